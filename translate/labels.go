@@ -18,8 +18,6 @@ const (
 	// LabelPowerState is written by the reconciler: the power state CloudStack is told (poweron/poweroff).
 	LabelPowerState = Prefix + "power-state"
 
-	// AnnotationDisplayName keeps the Instance's display name from the payload, when CloudStack sends one.
-	AnnotationDisplayName = Prefix + "display-name"
 	// AnnotationPowerStateChanged is written by the reconciler: when LabelPowerState last changed (RFC 3339).
 	AnnotationPowerStateChanged = Prefix + "power-state-changed"
 )

@@ -1,0 +1,157 @@
+package translate
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Detail keys the extension reads from externaldetails. The README's configuration table documents each one.
+const (
+	DetailKubeconfig       = "kubeconfig"
+	DetailContext          = "context"
+	DetailNamespace        = "namespace"
+	DetailLogFile          = "log_file"
+	DetailImage            = "image"
+	DetailRootDiskURL      = "root_disk_url"
+	DetailRootDiskPVC      = "root_disk_pvc"
+	DetailRootDiskSize     = "root_disk_size"
+	DetailStorageClass     = "storage_class"
+	DetailISOURL           = "iso_url"
+	DetailISOSize          = "iso_size"
+	DetailDiskBus          = "disk_bus"
+	DetailRunStrategy      = "run_strategy"
+	DetailInstancetype     = "instancetype"
+	DetailPreference       = "preference"
+	DetailNetworkMap       = "network_map"
+	DetailNetworkTemplate  = "network_template"
+	DetailNICModel         = "nic_model"
+	DetailWaitUntilRunning = "wait_until_running"
+)
+
+// Levels are the externaldetails sub-maps in the order a key is looked up: most specific first.
+var levels = []string{"virtualmachine", "host", "resourcemap", "extension"}
+
+// Details resolves a detail key across the payload's levels, most specific first.
+type Details struct {
+	maps [4]map[string]string
+}
+
+// Details returns the payload's details resolver.
+func (p *Payload) Details() Details {
+	d := p.ExternalDetails
+	return Details{maps: [4]map[string]string{d.VirtualMachine, d.Host, d.ResourceMap, d.Extension}}
+}
+
+// Lookup returns the value of key, trimmed, and the level it came from. Empty values count as unset, so an
+// operator can blank a value inherited from a less specific level only by removing it there.
+func (d Details) Lookup(key string) (value, level string, ok bool) {
+	for i, m := range d.maps {
+		if v, found := m[key]; found && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v), levels[i], true
+		}
+	}
+	return "", "", false
+}
+
+// Get returns the value of key, or "" when no level sets it.
+func (d Details) Get(key string) string {
+	v, _, _ := d.Lookup(key)
+	return v
+}
+
+// DetailError is a detail whose value the extension cannot use. Its message names the detail and the level it
+// was set at, so a CloudStack admin knows what to edit.
+type DetailError struct {
+	Key, Level, Reason string
+}
+
+func (e *DetailError) Error() string {
+	if e.Level == "" {
+		return fmt.Sprintf("detail %s: %s", e.Key, e.Reason)
+	}
+	return fmt.Sprintf("detail %s (set on the %s): %s", e.Key, levelName(e.Level), e.Reason)
+}
+
+func levelName(level string) string {
+	switch level {
+	case "virtualmachine":
+		return "instance, template or offering"
+	case "resourcemap":
+		return "cluster registration"
+	default:
+		return level
+	}
+}
+
+func (d Details) invalid(key, format string, args ...any) error {
+	_, level, _ := d.Lookup(key)
+	return &DetailError{Key: key, Level: level, Reason: fmt.Sprintf(format, args...)}
+}
+
+// oneOf resolves a detail that takes one of a fixed set of values (case-insensitive), returning the canonical
+// spelling, or def when unset.
+func (d Details) oneOf(key, def string, allowed ...string) (string, error) {
+	v, _, ok := d.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a, nil
+		}
+	}
+	return "", d.invalid(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+// boolean resolves a true/false detail, or def when unset.
+func (d Details) boolean(key string, def bool) (bool, error) {
+	v, _, ok := d.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, d.invalid(key, "%q is not true or false", v)
+	}
+	return b, nil
+}
+
+// Connection says where the Instances of a CloudStack host live: every action needs it.
+type Connection struct {
+	Kubeconfig string
+	Context    string
+	Namespace  string
+}
+
+// DefaultLogFile is where diagnostics go unless the log_file detail says otherwise. The management server runs
+// the extension as the cloud user, which owns this directory.
+const DefaultLogFile = "/var/log/cloudstack/management/kubevirt-extension.log"
+
+// LogFile is the diagnostics file named by the log_file detail, or DefaultLogFile.
+func (d Details) LogFile() string {
+	if v := d.Get(DetailLogFile); v != "" && filepath.IsAbs(v) {
+		return v
+	}
+	return DefaultLogFile
+}
+
+// Connection resolves kubeconfig, context and namespace.
+func (d Details) Connection() (Connection, error) {
+	kubeconfig, _, ok := d.Lookup(DetailKubeconfig)
+	if !ok {
+		return Connection{}, &DetailError{Key: DetailKubeconfig, Reason: "not set: add it to the host, cluster or extension details as the absolute path of a kubeconfig file on every management server"}
+	}
+	if !filepath.IsAbs(kubeconfig) {
+		return Connection{}, d.invalid(DetailKubeconfig, "%q is not an absolute path (CloudStack runs the extension from an unspecified directory)", kubeconfig)
+	}
+	ns, _, ok := d.Lookup(DetailNamespace)
+	if !ok {
+		return Connection{}, &DetailError{Key: DetailNamespace, Reason: "not set: add the Kubernetes namespace of this host's Instances to the host's details"}
+	}
+	if msg := dns1123Label(ns); msg != "" {
+		return Connection{}, d.invalid(DetailNamespace, "%q is not a Kubernetes namespace name: %s", ns, msg)
+	}
+	return Connection{Kubeconfig: kubeconfig, Context: d.Get(DetailContext), Namespace: ns}, nil
+}

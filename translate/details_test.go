@@ -1,0 +1,142 @@
+package translate
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDetailsPrecedence(t *testing.T) {
+	p := &Payload{ExternalDetails: ExternalDetails{
+		VirtualMachine: map[string]string{"a": "vm", "blank": "  "},
+		Host:           map[string]string{"a": "host", "b": "host", "blank": "host"},
+		ResourceMap:    map[string]string{"a": "cluster", "b": "cluster", "c": " cluster "},
+		Extension:      map[string]string{"a": "ext", "b": "ext", "c": "ext", "d": "ext"},
+	}}
+	tests := []struct{ key, value, level string }{
+		{"a", "vm", "virtualmachine"},
+		{"b", "host", "host"},
+		{"c", "cluster", "resourcemap"},
+		{"d", "ext", "extension"},
+		{"blank", "host", "host"}, // an empty value does not mask a less specific one
+		{"missing", "", ""},
+	}
+	d := p.Details()
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			v, level, ok := d.Lookup(tt.key)
+			assert.Equal(t, tt.value, v)
+			assert.Equal(t, tt.level, level)
+			assert.Equal(t, tt.value != "", ok)
+		})
+	}
+}
+
+func TestConnection(t *testing.T) {
+	tests := []struct {
+		name    string
+		host    map[string]string
+		ext     map[string]string
+		want    Connection
+		wantErr string
+	}{
+		{name: "host details", host: map[string]string{"kubeconfig": "/etc/kv/kc", "namespace": "ns1", "context": "prod"},
+			want: Connection{Kubeconfig: "/etc/kv/kc", Namespace: "ns1", Context: "prod"}},
+		{name: "kubeconfig from the extension, namespace from the host", host: map[string]string{"namespace": "ns1"}, ext: map[string]string{"kubeconfig": "/etc/kv/kc"},
+			want: Connection{Kubeconfig: "/etc/kv/kc", Namespace: "ns1"}},
+		{name: "no kubeconfig", host: map[string]string{"namespace": "ns1"}, wantErr: "detail kubeconfig: not set"},
+		{name: "relative kubeconfig", host: map[string]string{"namespace": "ns1", "kubeconfig": "kc"}, wantErr: "detail kubeconfig (set on the host)"},
+		{name: "no namespace", host: map[string]string{"kubeconfig": "/kc"}, wantErr: "detail namespace: not set"},
+		{name: "bad namespace", host: map[string]string{"kubeconfig": "/kc", "namespace": "Tenant_A"}, wantErr: "detail namespace (set on the host)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &Payload{ExternalDetails: ExternalDetails{Host: tt.host, Extension: tt.ext}}
+			got, err := p.Details().Connection()
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				var de *DetailError
+				require.ErrorAs(t, err, &de)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestLogFile(t *testing.T) {
+	assert.Equal(t, DefaultLogFile, (&Payload{}).Details().LogFile())
+	p := &Payload{ExternalDetails: ExternalDetails{Extension: map[string]string{"log_file": "/tmp/kv.log"}}}
+	assert.Equal(t, "/tmp/kv.log", p.Details().LogFile())
+	p.ExternalDetails.Extension["log_file"] = "relative.log"
+	assert.Equal(t, DefaultLogFile, p.Details().LogFile())
+}
+
+func TestWaitUntilRunning(t *testing.T) {
+	for value, want := range map[string]bool{"": true, "false": false, "TRUE": true, "0": false} {
+		p := &Payload{ExternalDetails: ExternalDetails{VirtualMachine: map[string]string{"image": "a/b", "wait_until_running": value}}}
+		spec, err := p.Details().Spec()
+		require.NoError(t, err)
+		assert.Equal(t, want, spec.WaitUntilRunning, value)
+	}
+	p := &Payload{ExternalDetails: ExternalDetails{VirtualMachine: map[string]string{"image": "a/b", "wait_until_running": "sometimes"}}}
+	_, err := p.Details().Spec()
+	require.ErrorContains(t, err, "detail wait_until_running (set on the instance, template or offering)")
+}
+
+func TestParsePayloadSamples(t *testing.T) {
+	tests := []struct {
+		file, wantName, wantUUID string
+		wantNICs                 int
+		wantDetails              bool
+	}{
+		{"create_payload.json", "i-2-45-VM", "126f4562-1f0f-4313-875e-6150cabeb72f", 1, true},
+		{"status_payload.json", "i-2-45-VM", "126f4562-1f0f-4313-875e-6150cabeb72f", 0, true},
+		{"statuses_payload.json", "", "", 0, true},
+		{"custom_action_payload.json", "i-2-45-VM", "126f4562-1f0f-4313-875e-6150cabeb72f", 0, true},
+		{"forwarded_unknown_command_payload.json", "", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/" + tt.file)
+			require.NoError(t, err)
+			p, err := ParsePayload(data)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantName, p.InstanceName())
+			assert.Equal(t, tt.wantUUID, p.InstanceUUID())
+			if p.VM != nil {
+				assert.Len(t, p.VM.NICs, tt.wantNICs)
+			}
+			assert.Equal(t, tt.wantDetails, p.ExternalDetails.Host != nil)
+		})
+	}
+}
+
+func TestParsePayloadErrorsEchoNothing(t *testing.T) {
+	const secret = "s3cr3t-token"
+	tests := []struct {
+		name, data, wantErr string
+	}{
+		{"empty", "", "payload file is empty"},
+		{"truncated", `{"externaldetails":{"host":{"token":"` + secret, "invalid JSON"},
+		{"wrong type", `{"externaldetails":{"host":{"token":["` + secret + `"]}}}`, "holds a JSON array"},
+		{"not an object", `"` + secret + `"`, "holds a JSON string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParsePayload([]byte(tt.data))
+			require.ErrorContains(t, err, tt.wantErr)
+			assert.NotContains(t, err.Error(), secret)
+		})
+	}
+}
+
+func TestGsonEscapes(t *testing.T) {
+	// Gson escapes =, <, >, & and ' in strings; they must decode like any other JSON escape.
+	p, err := ParsePayload([]byte(`{"externaldetails":{"host":{"network_map":"100\u003dprod,200\u003dtest","namespace":"a\u0027b"}}}`))
+	require.NoError(t, err)
+	assert.Equal(t, "100=prod,200=test", p.Details().Get("network_map"))
+}

@@ -1,0 +1,225 @@
+package translate
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+)
+
+// Spec is what the details say about how to build an Instance's VirtualMachine.
+type Spec struct {
+	RootDisk         RootDisk
+	DiskBus          kubevirtv1.DiskBus
+	RunStrategy      kubevirtv1.VirtualMachineRunStrategy
+	Instancetype     string
+	Preference       string
+	Networks         NetworkMapping
+	NICModel         string
+	WaitUntilRunning bool
+}
+
+// RootDiskSource says where the root disk comes from.
+type RootDiskSource int
+
+const (
+	// SourceContainerDisk boots an ephemeral containerDisk image (detail image).
+	SourceContainerDisk RootDiskSource = iota
+	// SourceImport imports a DataVolume from an http(s) URL or a docker:// registry image (root_disk_url).
+	SourceImport
+	// SourceClone clones a DataVolume from an existing PVC (root_disk_pvc).
+	SourceClone
+	// SourceISO boots an ISO from a cdrom and installs onto a blank DataVolume (iso_url).
+	SourceISO
+)
+
+// RootDisk is the resolved root-disk configuration.
+type RootDisk struct {
+	Source       RootDiskSource
+	Image        string            // SourceContainerDisk
+	URL          string            // SourceImport, SourceISO (the ISO's URL)
+	PVCNamespace string            // SourceClone; "" means the VM's namespace
+	PVCName      string            // SourceClone
+	Size         resource.Quantity // the root disk's size; zero means "as large as the source" (clone only)
+	ISOSize      resource.Quantity // SourceISO
+	StorageClass string
+}
+
+// Defaults for details that are not set.
+const (
+	DefaultRunStrategy     = kubevirtv1.RunStrategyAlways
+	DefaultNetworkTemplate = "vlan-{vlan}"
+	DefaultNICModel        = "virtio"
+	DefaultISOSize         = "2Gi"
+)
+
+// Spec resolves every detail that shapes the VirtualMachine. All problems are reported by the first invalid
+// detail's name, before anything is created.
+func (d Details) Spec() (Spec, error) {
+	var s Spec
+	var err error
+	if s.RootDisk, err = d.rootDisk(); err != nil {
+		return Spec{}, err
+	}
+	bus, err := d.oneOf(DetailDiskBus, "virtio", "virtio", "sata", "scsi")
+	if err != nil {
+		return Spec{}, err
+	}
+	s.DiskBus = kubevirtv1.DiskBus(bus)
+	strategy, err := d.oneOf(DetailRunStrategy, string(DefaultRunStrategy),
+		string(kubevirtv1.RunStrategyAlways), string(kubevirtv1.RunStrategyRerunOnFailure))
+	if err != nil {
+		return Spec{}, err
+	}
+	s.RunStrategy = kubevirtv1.VirtualMachineRunStrategy(strategy)
+	if s.Instancetype, err = d.objectName(DetailInstancetype); err != nil {
+		return Spec{}, err
+	}
+	if s.Preference, err = d.objectName(DetailPreference); err != nil {
+		return Spec{}, err
+	}
+	if s.Networks, err = d.networkMapping(); err != nil {
+		return Spec{}, err
+	}
+	if s.NICModel, err = d.oneOf(DetailNICModel, DefaultNICModel,
+		"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139"); err != nil {
+		return Spec{}, err
+	}
+	if s.WaitUntilRunning, err = d.boolean(DetailWaitUntilRunning, true); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// rootDisk resolves the one root-disk source the template names, with its size and storage class.
+func (d Details) rootDisk() (RootDisk, error) {
+	sources := map[string]RootDiskSource{
+		DetailImage: SourceContainerDisk, DetailRootDiskURL: SourceImport,
+		DetailRootDiskPVC: SourceClone, DetailISOURL: SourceISO,
+	}
+	var set []string
+	for _, key := range []string{DetailImage, DetailRootDiskURL, DetailRootDiskPVC, DetailISOURL} {
+		if d.Get(key) != "" {
+			set = append(set, key)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return RootDisk{}, &DetailError{Key: DetailImage, Reason: "no root disk: set one of the template details " +
+			"image (containerDisk), root_disk_url (import), root_disk_pvc (clone) or iso_url (ISO install)"}
+	case 1:
+	default:
+		return RootDisk{}, &DetailError{Key: set[1], Reason: fmt.Sprintf("conflicts with %s: set only one root disk source", set[0])}
+	}
+	disk := RootDisk{Source: sources[set[0]], StorageClass: d.Get(DetailStorageClass)}
+	if disk.StorageClass != "" {
+		if msg := dns1123Subdomain(disk.StorageClass); msg != "" {
+			return RootDisk{}, d.invalid(DetailStorageClass, "%q is not a StorageClass name: %s", disk.StorageClass, msg)
+		}
+	}
+	var err error
+	switch disk.Source {
+	case SourceContainerDisk:
+		disk.Image, err = d.image(DetailImage)
+		return disk, err
+	case SourceImport:
+		if disk.URL, err = d.sourceURL(DetailRootDiskURL, "http", "https", "docker"); err != nil {
+			return RootDisk{}, err
+		}
+		disk.Size, err = d.quantity(DetailRootDiskSize, "", true)
+	case SourceClone:
+		if disk.PVCNamespace, disk.PVCName, err = d.namespacedName(DetailRootDiskPVC); err != nil {
+			return RootDisk{}, err
+		}
+		disk.Size, err = d.quantity(DetailRootDiskSize, "", false)
+	case SourceISO:
+		if disk.URL, err = d.sourceURL(DetailISOURL, "http", "https"); err != nil {
+			return RootDisk{}, err
+		}
+		if disk.Size, err = d.quantity(DetailRootDiskSize, "", true); err != nil {
+			return RootDisk{}, err
+		}
+		disk.ISOSize, err = d.quantity(DetailISOSize, DefaultISOSize, true)
+	}
+	if err != nil {
+		return RootDisk{}, err
+	}
+	return disk, nil
+}
+
+// image validates a container image reference loosely: KubeVirt hands it to the container runtime, which has
+// the last word, but whitespace or a URL scheme is always a mistake.
+func (d Details) image(key string) (string, error) {
+	v := d.Get(key)
+	if strings.ContainsAny(v, " \t\n") || strings.Contains(v, "://") {
+		return "", d.invalid(key, "%q is not a container image reference (like quay.io/containerdisks/fedora:43)", v)
+	}
+	return v, nil
+}
+
+// sourceURL validates a URL detail against the schemes CDI can import from.
+func (d Details) sourceURL(key string, schemes ...string) (string, error) {
+	v := d.Get(key)
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return "", d.invalid(key, "%q is not a URL", v)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return v, nil
+		}
+	}
+	return "", d.invalid(key, "%q: scheme %q is not one of %s", v, u.Scheme, strings.Join(schemes, ", "))
+}
+
+// quantity parses a size detail like 20Gi. def applies when the detail is unset; required makes unset an error
+// when def is empty.
+func (d Details) quantity(key, def string, required bool) (resource.Quantity, error) {
+	v := d.Get(key)
+	if v == "" {
+		v = def
+	}
+	if v == "" {
+		if required {
+			return resource.Quantity{}, &DetailError{Key: key, Reason: "not set: the disk needs a size, like 20Gi"}
+		}
+		return resource.Quantity{}, nil
+	}
+	q, err := resource.ParseQuantity(v)
+	if err != nil || q.Sign() <= 0 {
+		return resource.Quantity{}, d.invalid(key, "%q is not a positive size like 20Gi", v)
+	}
+	return q, nil
+}
+
+// namespacedName parses "name" or "namespace/name".
+func (d Details) namespacedName(key string) (namespace, name string, err error) {
+	v := d.Get(key)
+	namespace, name, found := strings.Cut(v, "/")
+	if !found {
+		namespace, name = "", v
+	}
+	if found {
+		if msg := dns1123Label(namespace); msg != "" {
+			return "", "", d.invalid(key, "%q: %q is not a namespace name: %s", v, namespace, msg)
+		}
+	}
+	if msg := dns1123Subdomain(name); msg != "" {
+		return "", "", d.invalid(key, "%q: %q is not an object name: %s", v, name, msg)
+	}
+	return namespace, name, nil
+}
+
+// objectName validates a detail naming a cluster-scoped object.
+func (d Details) objectName(key string) (string, error) {
+	v := d.Get(key)
+	if v == "" {
+		return "", nil
+	}
+	if msg := dns1123Subdomain(v); msg != "" {
+		return "", d.invalid(key, "%q is not an object name: %s", v, msg)
+	}
+	return v, nil
+}
