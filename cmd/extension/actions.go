@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// Actions are the lifecycle operations CloudStack sends to an Orchestrator extension.
+var actions = map[string]func(context.Context, *call) (any, error){
+	"prepare":  prepare,
+	"create":   create,
+	"start":    start,
+	"stop":     stop,
+	"reboot":   reboot,
+	"delete":   deleteInstance,
+	"status":   status,
+	"statuses": statuses,
+}
+
+// call is one invocation: the payload, where its Instances live, and how to reach them.
+type call struct {
+	payload   *translate.Payload
+	conn      translate.Connection
+	instances *kube.Instances
+	log       *slog.Logger
+	// rollback is the time reserved after the deadline for undoing a failed create.
+	rollback time.Duration
+}
+
+func dispatch(ctx context.Context, action string, p *translate.Payload, log *slog.Logger, rollback time.Duration) (any, error) {
+	act, ok := actions[action]
+	if !ok {
+		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status and statuses", truncate(action, 200))
+	}
+	conn, err := p.Details().Connection()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := kube.RESTConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var restart *kube.SubresourceRestarter
+	if action == "reboot" {
+		if restart, err = kube.NewSubresourceRestarter(cfg); err != nil {
+			return nil, err
+		}
+	}
+	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
+	return act(ctx, &call{payload: p, conn: conn, instances: kube.NewInstances(c, conn.Namespace, restart), log: log, rollback: rollback})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails.
+func (c *call) desired() (*kubevirtv1.VirtualMachine, translate.Spec, error) {
+	spec, err := c.payload.Details().Spec()
+	if err != nil {
+		return nil, spec, err
+	}
+	vm, err := translate.VirtualMachine(c.payload, c.conn.Namespace, spec)
+	return vm, spec, err
+}
+
+func (c *call) identity() (kube.Identity, error) {
+	name, err := translate.VMName(c.payload.InstanceName())
+	if err != nil {
+		return kube.Identity{}, err
+	}
+	return kube.Identity{Name: name, UUID: c.payload.InstanceUUID()}, nil
+}
+
+func (c *call) ref(name string) string { return c.conn.Namespace + "/" + name }
+
+// prepare validates the Instance against the details and the cluster before CloudStack sets up its network,
+// and records where it will run as Instance details (visible in CloudStack's UI). Its answer is a JSON merge
+// patch on CloudStack's VirtualMachineTO.
+func prepare(ctx context.Context, c *call) (any, error) {
+	vm, _, err := c.desired()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.CheckReferences(ctx, vm); err != nil {
+		return nil, err
+	}
+	return map[string]any{"details": map[string]string{
+		"External:kubevirt_namespace": vm.Namespace,
+		"External:kubevirt_vm":        vm.Name,
+	}}, nil
+}
+
+func create(ctx context.Context, c *call) (any, error) {
+	vm, spec, err := c.desired()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.Create(ctx, vm, spec.WaitUntilRunning, c.rollback); err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: "Instance " + c.payload.InstanceName() + " runs as VirtualMachine " + c.ref(vm.Name)}, nil
+}
+
+func start(ctx context.Context, c *call) (any, error) {
+	vm, spec, err := c.desired()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.Start(ctx, vm, spec.WaitUntilRunning); err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: "VirtualMachine " + c.ref(vm.Name) + " started"}, nil
+}
+
+func stop(ctx context.Context, c *call) (any, error) {
+	id, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.Stop(ctx, id); err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " stopped"}, nil
+}
+
+func reboot(ctx context.Context, c *call) (any, error) {
+	id, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.Reboot(ctx, id); err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " rebooted"}, nil
+}
+
+func deleteInstance(ctx context.Context, c *call) (any, error) {
+	id, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.instances.Delete(ctx, id); err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " and its disks deleted"}, nil
+}
+
+// powerAnswer is the answer of status (PowerState is a string) and statuses (a map by instance name).
+type powerAnswer struct {
+	Status     string `json:"status"`
+	PowerState any    `json:"power_state"`
+}
+
+func status(ctx context.Context, c *call) (any, error) {
+	id, err := c.identity()
+	if err != nil {
+		return nil, err
+	}
+	state, err := c.instances.PowerState(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return powerAnswer{Status: "success", PowerState: state}, nil
+}
+
+func statuses(ctx context.Context, c *call) (any, error) {
+	states, err := c.instances.PowerStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("statuses", "vms", len(states))
+	return powerAnswer{Status: "success", PowerState: states}, nil
+}

@@ -1,0 +1,321 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/retry"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// Instances runs CloudStack Instances as VirtualMachines in one namespace (the CloudStack host's).
+type Instances struct {
+	client    client.Client
+	namespace string
+	restart   restarter
+}
+
+// NewInstances returns the Instances of namespace. restart may be nil where reboots are not needed.
+func NewInstances(c client.Client, namespace string, restart restarter) *Instances {
+	return &Instances{client: c, namespace: namespace, restart: restart}
+}
+
+// Identity names a VirtualMachine and the CloudStack Instance that must own it.
+type Identity struct {
+	Name string // the VirtualMachine's name
+	UUID string // the Instance UUID; "" skips the ownership check
+}
+
+func (in *Instances) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: in.namespace, Name: name}
+}
+
+func (in *Instances) ref(name string) string { return in.namespace + "/" + name }
+
+// get returns the VM, nil if there is none, or an error if it belongs to another Instance.
+func (in *Instances) get(ctx context.Context, id Identity) (*kubevirtv1.VirtualMachine, error) {
+	vm := &kubevirtv1.VirtualMachine{}
+	if err := in.client.Get(ctx, in.key(id.Name), vm); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, explain(err, "read VirtualMachine "+in.ref(id.Name))
+	}
+	if err := owned(vm, id); err != nil {
+		return nil, err
+	}
+	return vm, nil
+}
+
+// owned refuses to touch a VirtualMachine that CloudStack did not create for this Instance.
+func owned(vm *kubevirtv1.VirtualMachine, id Identity) error {
+	ref := vm.Namespace + "/" + vm.Name
+	if vm.Labels[translate.LabelManagedBy] != translate.ManagedBy {
+		return fmt.Errorf("VirtualMachine %s exists but CloudStack did not create it (no %s=%s label): rename or remove it", ref, translate.LabelManagedBy, translate.ManagedBy)
+	}
+	if got := vm.Labels[translate.LabelInstanceUUID]; id.UUID != "" && got != id.UUID {
+		return fmt.Errorf("VirtualMachine %s belongs to Instance %s, not %s: two Instances map to one name", ref, got, id.UUID)
+	}
+	return nil
+}
+
+// Apply creates the VirtualMachine or converges an existing one of the same Instance to desired. It reports
+// whether it created it. It is what makes CloudStack's retried create, and a start after an out-of-band
+// deletion, idempotent.
+func (in *Instances) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachine) (created bool, err error) {
+	if err := in.CheckReferences(ctx, desired); err != nil {
+		return false, err
+	}
+	id := Identity{Name: desired.Name, UUID: desired.Labels[translate.LabelInstanceUUID]}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		existing, err := in.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if existing == nil {
+			created = true
+			return in.create(ctx, desired)
+		}
+		created = false
+		return in.converge(ctx, existing, desired)
+	})
+	return created, err
+}
+
+func (in *Instances) create(ctx context.Context, desired *kubevirtv1.VirtualMachine) error {
+	vm := desired.DeepCopy()
+	err := in.client.Create(ctx, vm)
+	switch {
+	case kerrors.IsAlreadyExists(err):
+		// Another call created it since the read: converge on the next round.
+		return kerrors.NewConflict(kubevirtv1.Resource("virtualmachines"), vm.Name, err)
+	case kerrors.IsNotFound(err):
+		return fmt.Errorf("namespace %s does not exist in the cluster: create it, or fix the host's namespace detail", in.namespace)
+	}
+	return explain(err, "create VirtualMachine "+in.ref(vm.Name))
+}
+
+// converge updates the existing VM when what CloudStack asks for differs from it. Fields KubeVirt defaults
+// (and everything it writes to status) are left alone: only what desired sets is compared.
+func (in *Instances) converge(ctx context.Context, existing, desired *kubevirtv1.VirtualMachine) error {
+	labelsMatch := true
+	for k, v := range desired.Labels {
+		labelsMatch = labelsMatch && existing.Labels[k] == v
+	}
+	if labelsMatch && equality.Semantic.DeepDerivative(desired.Spec, existing.Spec) {
+		return nil
+	}
+	updated := existing.DeepCopy()
+	updated.Spec = *desired.Spec.DeepCopy()
+	for k, v := range desired.Labels {
+		updated.Labels[k] = v
+	}
+	return explain(in.client.Update(ctx, updated), "update VirtualMachine "+in.ref(existing.Name))
+}
+
+// CheckReferences makes sure the objects the VM refers to exist, so bad input fails before anything is
+// created, with the detail to fix named.
+func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
+	for _, net := range vm.Spec.Template.Spec.Networks {
+		if net.Multus == nil {
+			continue
+		}
+		ns, name := splitRef(net.Multus.NetworkName, in.namespace)
+		nad := &unstructured.Unstructured{}
+		nad.SetGroupVersionKind(NetworkAttachmentDefinitionGVK)
+		if err := in.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, nad); err != nil {
+			if kerrors.IsNotFound(err) {
+				return fmt.Errorf("NetworkAttachmentDefinition %s/%s (for interface %s) not found: create it, or map the VLAN to an existing one with the network_map detail", ns, name, net.Name)
+			}
+			return explain(err, "read NetworkAttachmentDefinition "+ns+"/"+name)
+		}
+	}
+	if it := vm.Spec.Instancetype; it != nil {
+		if err := in.clusterObjectExists(ctx, &instancetypev1beta1.VirtualMachineClusterInstancetype{}, it.Name, translate.DetailInstancetype); err != nil {
+			return err
+		}
+	}
+	if pref := vm.Spec.Preference; pref != nil {
+		if err := in.clusterObjectExists(ctx, &instancetypev1beta1.VirtualMachineClusterPreference{}, pref.Name, translate.DetailPreference); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *Instances) clusterObjectExists(ctx context.Context, obj client.Object, name, detail string) error {
+	err := in.client.Get(ctx, client.ObjectKey{Name: name}, obj)
+	if kerrors.IsNotFound(err) {
+		return fmt.Errorf("%T %q named by the detail %s does not exist in the cluster", obj, name, detail)
+	}
+	return explain(err, "read "+name)
+}
+
+func splitRef(ref, defaultNamespace string) (namespace, name string) {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == '/' {
+			return ref[:i], ref[i+1:]
+		}
+	}
+	return defaultNamespace, ref
+}
+
+// Stop sets the VM's run strategy to Halted and waits until its VMI is gone. A VM that does not exist is
+// already stopped.
+func (in *Instances) Stop(ctx context.Context, id Identity) error {
+	vm, err := in.get(ctx, id)
+	if err != nil || vm == nil {
+		return err
+	}
+	if err := in.setRunStrategy(ctx, vm, kubevirtv1.RunStrategyHalted); err != nil {
+		return err
+	}
+	return in.waitStopped(ctx, id.Name)
+}
+
+// setRunStrategy patches spec.runStrategy (clearing the deprecated spec.running), guarded by the
+// resourceVersion read, as virt-api's own start and stop do.
+func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualMachine, strategy kubevirtv1.VirtualMachineRunStrategy) error {
+	if vm.Spec.RunStrategy != nil && *vm.Spec.RunStrategy == strategy && vm.Spec.Running == nil {
+		return nil
+	}
+	patched := vm.DeepCopy()
+	patched.Spec.RunStrategy = &strategy
+	patched.Spec.Running = nil
+	patch := client.MergeFromWithOptions(vm, client.MergeFromWithOptimisticLock{})
+	return explain(in.client.Patch(ctx, patched, patch), fmt.Sprintf("set runStrategy %s on VirtualMachine %s", strategy, in.ref(vm.Name)))
+}
+
+// Delete removes the VM and every DataVolume made for the Instance, and waits until the VM is gone. An
+// Instance with nothing left is already deleted.
+func (in *Instances) Delete(ctx context.Context, id Identity) error {
+	vm, err := in.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if vm != nil {
+		background := metav1.DeletePropagationBackground
+		err := in.client.Delete(ctx, vm, &client.DeleteOptions{
+			PropagationPolicy: &background,
+			Preconditions:     &metav1.Preconditions{UID: &vm.UID},
+		})
+		if err != nil && !kerrors.IsNotFound(err) {
+			return explain(err, "delete VirtualMachine "+in.ref(id.Name))
+		}
+	}
+	if err := in.deleteDataVolumes(ctx, id); err != nil {
+		return err
+	}
+	return in.waitGone(ctx, id.Name)
+}
+
+// deleteDataVolumes removes the Instance's DataVolumes. KubeVirt's owner references would let the garbage
+// collector do it too; doing it here also covers a VM deleted out of band and clusters without CDI.
+func (in *Instances) deleteDataVolumes(ctx context.Context, id Identity) error {
+	selector := client.MatchingLabels{translate.LabelManagedBy: translate.ManagedBy}
+	if id.UUID != "" {
+		selector[translate.LabelInstanceUUID] = id.UUID
+	} else {
+		return nil // without the UUID there is no safe selector
+	}
+	err := in.client.DeleteAllOf(ctx, &cdiv1.DataVolume{}, client.InNamespace(in.namespace), selector)
+	if err == nil || kerrors.IsNotFound(err) { // NotFound: CDI is not installed
+		return nil
+	}
+	return explain(err, "delete the DataVolumes of Instance "+id.UUID)
+}
+
+// Reboot restarts a running VM: KubeVirt's restart subresource where virt-api serves it, otherwise (envtest, a
+// cluster without virt-api) by deleting the VMI, which KubeVirt recreates. It waits for the new VMI to run.
+func (in *Instances) Reboot(ctx context.Context, id Identity) error {
+	vm, err := in.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if vm == nil {
+		return fmt.Errorf("VirtualMachine %s does not exist: start the Instance to recreate it", in.ref(id.Name))
+	}
+	vmi, err := in.vmi(ctx, id.Name)
+	if err != nil {
+		return err
+	}
+	if translate.PowerStateOf(vm, vmi) == translate.PowerOff || vmi == nil {
+		return fmt.Errorf("VirtualMachine %s is not running: start the Instance instead", in.ref(id.Name))
+	}
+	if err := in.restartVMI(ctx, vmi); err != nil {
+		return err
+	}
+	return in.waitRunning(ctx, id.Name, vmi.UID)
+}
+
+func (in *Instances) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
+	if in.restart != nil {
+		err := in.restart.Restart(ctx, in.namespace, vmi.Name)
+		if err == nil {
+			return nil
+		}
+		if !kerrors.IsNotFound(err) {
+			return explain(err, "restart VirtualMachine "+in.ref(vmi.Name))
+		}
+	}
+	err := in.client.Delete(ctx, vmi, &client.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &vmi.UID}})
+	if err != nil && !kerrors.IsNotFound(err) {
+		return explain(err, "delete VirtualMachineInstance "+in.ref(vmi.Name)+" to restart it")
+	}
+	return nil
+}
+
+// vmi returns the VM's VMI, or nil when there is none.
+func (in *Instances) vmi(ctx context.Context, name string) (*kubevirtv1.VirtualMachineInstance, error) {
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	if err := in.client.Get(ctx, in.key(name), vmi); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, explain(err, "read VirtualMachineInstance "+in.ref(name))
+	}
+	return vmi, nil
+}
+
+// Start converges the VM to desired (which runs it) and, if wait, waits until it runs. Creating is Start
+// with rollback: see Create.
+func (in *Instances) Start(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool) error {
+	if _, err := in.Apply(ctx, desired); err != nil {
+		return err
+	}
+	if !wait {
+		return nil
+	}
+	return in.waitRunning(ctx, desired.Name, "")
+}
+
+// Create is Start for a new Instance; when it fails after creating the VM, it removes what it created, so
+// CloudStack's retry (maybe on another host, so another namespace) does not leave an orphan behind. The
+// rollback gets its own short deadline: the call's may be what just expired.
+func (in *Instances) Create(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool, rollbackTimeout time.Duration) error {
+	created, err := in.Apply(ctx, desired)
+	if err != nil || !wait {
+		return err
+	}
+	err = in.waitRunning(ctx, desired.Name, "")
+	if err == nil || !created {
+		return err
+	}
+	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	id := Identity{Name: desired.Name, UUID: desired.Labels[translate.LabelInstanceUUID]}
+	if rbErr := in.Delete(rbCtx, id); rbErr != nil {
+		return fmt.Errorf("%w; removing the VirtualMachine again also failed: %v", err, rbErr)
+	}
+	return fmt.Errorf("%w (the VirtualMachine was removed again)", err)
+}
