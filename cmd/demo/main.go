@@ -1,0 +1,198 @@
+// Command demo runs the extension through a CloudStack Instance lifecycle on an embedded default: a local API
+// server (envtest) with the KubeVirt CRDs and the KubeVirt simulator, driven as CloudStack's management
+// server drives it, printing each call and answer. It needs only Go; the first run builds kube-apiserver
+// and etcd (see hack/envtest-assets.sh).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+const namespace = "cloudstack-host-1"
+
+func main() {
+	keep := flag.Bool("keep", false, "keep the API server running after the lifecycle, for kubectl (the kubeconfig path is printed)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, keep bool) error {
+	work, err := os.MkdirTemp("", "kubevirt-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	fmt.Fprintln(out, "== starting a local API server with the KubeVirt CRDs (envtest) and the KubeVirt simulator")
+	env, err := testenv.Start(ctx, testenv.Options{})
+	if err != nil {
+		return err
+	}
+	defer env.Stop()
+	sim, err := kubevirtsim.Start(ctx, env.Config, kubevirtsim.Options{StepDelay: kubevirtsim.DefaultStepDelay})
+	if err != nil {
+		return err
+	}
+	defer sim.Stop()
+	kubeconfig := filepath.Join(work, "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	if err := prepareCluster(ctx, env.Client); err != nil {
+		return err
+	}
+	exe, err := buildExtension(work)
+	if err != nil {
+		return err
+	}
+
+	d := &driver{
+		out: out, c: env.Client,
+		cs: &cloudstacksim.Provisioner{Executable: exe, PayloadDir: filepath.Join(work, "payloads")},
+		host: cloudstacksim.Host{
+			Host:      map[string]string{"kubeconfig": kubeconfig, "namespace": namespace},
+			Extension: map[string]string{"log_file": filepath.Join(work, "extension.log")},
+		},
+	}
+	fmt.Fprintf(out, "== CloudStack host details: kubeconfig=<envtest admin>, namespace=%s\n", namespace)
+	if err := d.lifecycle(ctx); err != nil {
+		return err
+	}
+	if keep {
+		fmt.Fprintf(out, "\n== API server kept running: KUBECONFIG=%s kubectl get vm -n %s -L %s\n   Ctrl-C to stop.\n", kubeconfig, namespace, translate.LabelInstanceName)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// prepareCluster creates what an operator sets up once per CloudStack host: the namespace and the network
+// attachment of the guest VLAN.
+func prepareCluster(ctx context.Context, c client.Client) error {
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		return err
+	}
+	nad := &unstructured.Unstructured{}
+	nad.SetGroupVersionKind(kube.NetworkAttachmentDefinitionGVK)
+	nad.SetNamespace(namespace)
+	nad.SetName("vlan-1577")
+	if err := unstructured.SetNestedField(nad.Object, `{"cniVersion":"0.3.1","type":"bridge","bridge":"br-guest","vlan":1577}`, "spec", "config"); err != nil {
+		return err
+	}
+	return c.Create(ctx, nad)
+}
+
+func buildExtension(dir string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	exe := filepath.Join(dir, "kubevirt-extension")
+	cmd := exec.Command("go", "build", "-o", exe, "./cmd/extension")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the extension: %v\n%s", err, msg)
+	}
+	return exe, nil
+}
+
+// driver plays CloudStack's management server for one host.
+type driver struct {
+	out  io.Writer
+	c    client.Client
+	cs   *cloudstacksim.Provisioner
+	host cloudstacksim.Host
+}
+
+func (d *driver) lifecycle(ctx context.Context) error {
+	in := cloudstacksim.Instance{
+		ID: 45, Name: "i-2-45-VM", UUID: "126f4562-1f0f-4313-875e-6150cabeb72f", CPUs: 2, MemoryMB: 2048,
+		Details: map[string]string{"root_disk_url": "https://cloud.example/images/fedora-43.qcow2", "root_disk_size": "20Gi"},
+		NICs:    []cloudstacksim.NIC{{DeviceID: 0, MAC: "02:01:00:cc:00:01", IP: "10.1.1.245", BroadcastURI: "vlan://1577"}},
+	}
+	steps := []struct {
+		what, action, state string
+		nics                bool
+	}{
+		{"deploy: prepare", "prepare", "Starting", true},
+		{"deploy: create", "create", "Starting", true},
+		{"ping (4.21: one status per VM)", "status", "Running", false},
+		{"ping (4.22: one statuses per host)", "statuses", "", false},
+		{"stop", "stop", "Stopping", false},
+		{"ping", "status", "Stopped", false},
+		{"start", "start", "Starting", true},
+		{"reboot", "reboot", "Running", false},
+		{"destroy + expunge: delete", "delete", "Stopping", false},
+		{"ping", "statuses", "", false},
+	}
+	for _, step := range steps {
+		payload := d.host.Payload(in, step.state, step.nics)
+		if step.action == "statuses" {
+			payload = d.host.StatusesPayload()
+		}
+		res, err := d.cs.Run(ctx, step.action, payload, 60*time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(d.out, "\n-- %s\n$ kubevirt-extension %s <payload.json> 60\n%s\n   exit %d in %s", step.what, step.action, res.Output, res.ExitCode, res.Elapsed.Round(time.Millisecond))
+		switch step.action {
+		case "status":
+			fmt.Fprintf(d.out, "; CloudStack reads %s", cloudstacksim.ParseStatus(res))
+		case "statuses":
+			states, err := cloudstacksim.ParseStatuses(res)
+			fmt.Fprintf(d.out, "; CloudStack reads %v %v", states, errOrEmpty(err))
+		}
+		fmt.Fprintln(d.out)
+		d.show(ctx, in)
+		if !res.Succeeded() {
+			return fmt.Errorf("%s failed: %s", step.action, res.Details())
+		}
+	}
+	return nil
+}
+
+// show prints what `kubectl get vm,vmi` would show of the Instance.
+func (d *driver) show(ctx context.Context, in cloudstacksim.Instance) {
+	name, _ := translate.VMName(in.Name)
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	var vm kubevirtv1.VirtualMachine
+	if err := d.c.Get(ctx, key, &vm); err != nil {
+		fmt.Fprintf(d.out, "   kubectl: no VirtualMachine %s/%s\n", namespace, name)
+		return
+	}
+	line := fmt.Sprintf("   kubectl: vm/%s runStrategy=%s status=%s", name, *vm.Spec.RunStrategy, vm.Status.PrintableStatus)
+	var vmi kubevirtv1.VirtualMachineInstance
+	if err := d.c.Get(ctx, key, &vmi); err == nil {
+		line += fmt.Sprintf("; vmi phase=%s uid=%.8s", vmi.Status.Phase, vmi.UID)
+	}
+	fmt.Fprintln(d.out, line)
+}
+
+func errOrEmpty(err error) string {
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return ""
+}

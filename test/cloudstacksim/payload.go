@@ -1,0 +1,111 @@
+package cloudstacksim
+
+// Instance is what CloudStack knows of one Instance, enough to build its payloads.
+type Instance struct {
+	ID       int64
+	Name     string // internal name, i-<account>-<id>-VM
+	UUID     string
+	CPUs     int
+	MemoryMB int64
+	BootType string // "", BIOS or UEFI
+	BootMode string // "", LEGACY or SECURE
+	NICs     []NIC
+	// Details are the Instance's External: details (template, offering and Instance), prefix stripped.
+	Details map[string]string
+}
+
+// NIC is one CloudStack NIC on a VLAN.
+type NIC struct {
+	DeviceID     int
+	MAC          string
+	IP           string
+	BroadcastURI string // vlan://1577
+}
+
+// Host holds the details of the CloudStack host, cluster registration and extension.
+type Host struct {
+	Host, ResourceMap, Extension map[string]string
+}
+
+// Payload builds what loadAccessDetails writes for a VM action. withNICs mirrors CloudStack: NICs are sent in
+// full only for prepare, create and start.
+func (h Host) Payload(in Instance, state string, withNICs bool) map[string]any {
+	vmDetails := map[string]string{"cpuOvercommitRatio": "2.0", "Message.ReservedCapacityFreed.Flag": "false"}
+	for k, v := range in.Details {
+		vmDetails["External:"+k] = v
+	}
+	if state == "Starting" && withNICs {
+		vmDetails["deployvm"] = "true"
+	}
+	nics := []map[string]any{}
+	if withNICs {
+		for _, n := range in.NICs {
+			nics = append(nics, nicTO(n))
+		}
+	}
+	ram := in.MemoryMB << 20
+	to := map[string]any{
+		"id": in.ID, "name": in.Name, "uuid": in.UUID, "state": state, "type": "User",
+		"cpus": in.CPUs, "minSpeed": 500, "maxSpeed": 500, "minRam": ram, "maxRam": ram,
+		"arch": "x86_64", "bootArgs": "", "enableHA": false, "limitCpuUse": false,
+		"enableDynamicallyScaleVm": false, "vncPassword": "uHQHQ4niy8f4ogwCM1k-rw",
+		"details": vmDetails, "enterHardwareSetup": false, "disks": []any{}, "nics": nics,
+		"configDriveLocation": "SECONDARY", "guestOsDetails": map[string]any{}, "extraConfig": map[string]any{},
+		"networkIdToNetworkNameMap": map[string]any{},
+	}
+	if in.BootType != "" {
+		to["bootType"] = in.BootType
+	}
+	if in.BootMode != "" {
+		to["bootMode"] = in.BootMode
+	}
+	external := h.external()
+	if len(in.Details) > 0 {
+		external["virtualmachine"] = in.Details
+	}
+	return map[string]any{
+		"virtualmachineid":      in.UUID,
+		"virtualmachinename":    in.Name,
+		"cloudstack.vm.details": to,
+		"externaldetails":       external,
+		"caller": map[string]string{
+			"roleid": "6b86674b-7e61-11f0-ba77-1e00c8000158", "rolename": "Root Admin", "name": "admin",
+			"roletype": "Admin", "id": "93567ed9-7e61-11f0-ba77-1e00c8000158", "type": "ADMIN",
+		},
+	}
+}
+
+// StatusesPayload is the host-level payload of the 4.22 statuses ping: details only.
+func (h Host) StatusesPayload() map[string]any {
+	return map[string]any{"externaldetails": h.external()}
+}
+
+// external omits empty maps, as loadAccessDetails does.
+func (h Host) external() map[string]any {
+	out := map[string]any{}
+	for key, m := range map[string]map[string]string{"host": h.Host, "resourcemap": h.ResourceMap, "extension": h.Extension} {
+		if len(m) > 0 {
+			out[key] = m
+		}
+	}
+	return out
+}
+
+func nicTO(n NIC) map[string]any {
+	return map[string]any{
+		"deviceId": n.DeviceID, "networkRateMbps": 200, "defaultNic": n.DeviceID == 0, "pxeDisable": false,
+		"nicUuid": "388e2dad-d1f1-4381-8e32-4878f6d2" + hex4(n.DeviceID), "details": map[string]string{
+			"MacAddressChanges": "true", "PromiscuousMode": "false", "MacLearning": "false", "ForgedTransmits": "true",
+		},
+		"dpdkEnabled": false, "networkId": 204, "networkSegmentName": "D1-A2-Z1-S204",
+		"uuid": "3cd4f011-88e1-4b01-875f-ce318c3678a5", "ip": n.IP, "netmask": "255.255.255.0",
+		"gateway": "10.1.1.1", "mac": n.MAC, "dns1": "10.0.32.1", "dns2": "8.8.8.8", "broadcastType": "Vlan",
+		"type": "Guest", "broadcastUri": n.BroadcastURI, "isolationUri": n.BroadcastURI,
+		"securityGroupEnabled": false, "name": "cloudbr1",
+	}
+}
+
+func hex4(i int) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[i>>12&15], digits[i>>8&15], digits[i>>4&15], digits[i&15]})
+}

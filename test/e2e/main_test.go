@@ -1,0 +1,131 @@
+// Package e2e drives the extension executable exactly as CloudStack does, through the Instance lifecycle, on a
+// real API server: envtest with the KubeVirt simulator by default, or any cluster with KubeVirt given
+// E2E_KUBECONFIG (then nothing is simulated).
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// unservedNamespace is left alone by the simulator: its VMs never start, as on a cluster without capacity.
+const unservedNamespace = "e2e-unserved"
+
+// suite is what every test shares: one API server, the extension binary, and an admin client.
+type suite struct {
+	kubeconfig string
+	client     client.Client
+	extension  string
+	payloads   string
+	sim        *kubevirtsim.Sim // nil on a real cluster
+}
+
+var s suite
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if err := setUp(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer tearDown()
+	return m.Run()
+}
+
+var cleanups []func()
+
+func tearDown() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+}
+
+// setUp builds the extension and connects to E2E_KUBECONFIG's cluster, or starts envtest and the simulator.
+func setUp() error {
+	work, err := os.MkdirTemp("", "kubevirt-e2e-")
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(work) })
+	s.payloads = filepath.Join(work, "payloads")
+	if s.extension, err = buildExtension(work); err != nil {
+		return err
+	}
+	if kc := os.Getenv("E2E_KUBECONFIG"); kc != "" {
+		s.kubeconfig = kc
+		cfg, err := kube.RESTConfig(translate.Connection{Kubeconfig: kc})
+		if err != nil {
+			return err
+		}
+		s.client, err = newAdminClient(cfg)
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a first run builds the binaries
+	defer cancel()
+	env, err := testenv.Start(ctx, testenv.Options{})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = env.Stop() })
+	s.client = env.Client
+	s.kubeconfig = filepath.Join(work, "kubeconfig")
+	if err := env.WriteKubeconfig(s.kubeconfig); err != nil {
+		return err
+	}
+	s.sim, err = kubevirtsim.Start(context.Background(), env.Config, kubevirtsim.Options{
+		Namespaces:    servedNamespaces,
+		FailImagePull: []string{badImage},
+	})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = s.sim.Stop() })
+	return nil
+}
+
+func newAdminClient(cfg *rest.Config) (client.Client, error) {
+	scheme, err := testenv.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// buildExtension builds cmd/extension once for the whole suite.
+func buildExtension(dir string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	out := filepath.Join(dir, "kubevirt-extension")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/extension")
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the extension: %v\n%s", err, msg)
+	}
+	return out, nil
+}
+
+// provisioner is CloudStack's side of one host.
+func provisioner() *cloudstacksim.Provisioner {
+	return &cloudstacksim.Provisioner{Executable: s.extension, PayloadDir: s.payloads}
+}
+
+// callTimeout is what the tests pass as CloudStack's wait; the real default is 1800 s.
+const callTimeout = 60 * time.Second
