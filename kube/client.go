@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -52,7 +53,7 @@ func RESTConfig(conn translate.Connection) (*rest.Config, error) {
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		kubevirtv1.AddToScheme, cdiv1.AddToScheme, instancetypev1beta1.AddToScheme,
+		kubevirtv1.AddToScheme, cdiv1.AddToScheme, instancetypev1beta1.AddToScheme, coordinationv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("building the scheme: %w", err)
@@ -69,6 +70,7 @@ func restMapper() meta.RESTMapper {
 		kubevirtv1.VirtualMachineGroupVersionKind,
 		kubevirtv1.VirtualMachineInstanceGroupVersionKind,
 		cdiv1.SchemeGroupVersion.WithKind("DataVolume"),
+		coordinationv1.SchemeGroupVersion.WithKind("Lease"),
 	} {
 		m.Add(gvk, meta.RESTScopeNamespace)
 	}

@@ -23,6 +23,7 @@ type Instances struct {
 	client    client.Client
 	namespace string
 	restart   restarter
+	heartbeat *heartbeatSource // nil: power states are always computed from the full objects
 }
 
 // NewInstances returns the Instances of namespace. restart may be nil where reboots are not needed.
@@ -58,12 +59,13 @@ func (in *Instances) get(ctx context.Context, id Identity) (*kubevirtv1.VirtualM
 }
 
 // owned refuses to touch a VirtualMachine that CloudStack did not create for this Instance.
-func owned(vm *kubevirtv1.VirtualMachine, id Identity) error {
-	ref := vm.Namespace + "/" + vm.Name
-	if vm.Labels[translate.LabelManagedBy] != translate.ManagedBy {
+func owned(vm metav1.Object, id Identity) error {
+	ref := vm.GetNamespace() + "/" + vm.GetName()
+	labels := vm.GetLabels()
+	if labels[translate.LabelManagedBy] != translate.ManagedBy {
 		return fmt.Errorf("VirtualMachine %s exists but CloudStack did not create it (no %s=%s label): rename or remove it", ref, translate.LabelManagedBy, translate.ManagedBy)
 	}
-	if got := vm.Labels[translate.LabelInstanceUUID]; id.UUID != "" && got != id.UUID {
+	if got := labels[translate.LabelInstanceUUID]; id.UUID != "" && got != id.UUID {
 		return fmt.Errorf("VirtualMachine %s belongs to Instance %s, not %s: two Instances map to one name", ref, got, id.UUID)
 	}
 	return nil

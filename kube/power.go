@@ -3,7 +3,11 @@ package kube
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -13,8 +17,44 @@ import (
 // listPage bounds each list response, so a namespace of any size costs bounded memory per round trip.
 const listPage = 500
 
-// PowerState reads one Instance's VM and VMI. A VM that does not exist is off.
+// staleLimit is how many out-of-date labels a statuses call reads one by one before it reads the whole
+// namespace instead.
+const staleLimit = 20
+
+// heartbeatSource is where the reconciler's heartbeat is read, and the clock it is judged by.
+type heartbeatSource struct {
+	lease client.ObjectKey
+	clock *ServerClock
+}
+
+// TrustHeartbeat lets status calls answer from the reconciler's labels while its heartbeat Lease is fresh.
+// clock must observe the responses of the Instances' client.
+func (in *Instances) TrustHeartbeat(lease translate.LeaseRef, clock *ServerClock) {
+	in.heartbeat = &heartbeatSource{lease: client.ObjectKey{Namespace: lease.Namespace, Name: lease.Name}, clock: clock}
+}
+
+// PowerState reports one Instance's power state. A VM that does not exist is off.
 func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.PowerState, error) {
+	if in.heartbeat != nil {
+		if state, ok, err := in.labelledPowerState(ctx, id); err != nil || ok {
+			return state, err
+		}
+	}
+	return in.computedPowerState(ctx, id)
+}
+
+// PowerStates reports every VM CloudStack manages in the namespace, keyed by CloudStack instance name.
+func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
+	if in.heartbeat != nil && in.heartbeatFresh(ctx) {
+		if states, ok, err := in.labelledPowerStates(ctx); err != nil || ok {
+			return states, err
+		}
+	}
+	return in.computedPowerStates(ctx)
+}
+
+// computedPowerState reads the VM and its VMI and decides.
+func (in *Instances) computedPowerState(ctx context.Context, id Identity) (translate.PowerState, error) {
 	vm, err := in.get(ctx, id)
 	if err != nil || vm == nil {
 		return translate.PowerOff, err
@@ -26,8 +66,114 @@ func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.Pow
 	return translate.PowerStateOf(vm, vmi), nil
 }
 
-// PowerStates reports every VM CloudStack manages in the namespace, keyed by CloudStack instance name.
-func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
+// labelledPowerState answers from the VM's metadata when the heartbeat vouches for its label; ok is false
+// when the full objects must decide. The Lease and the metadata are read side by side: one round trip.
+func (in *Instances) labelledPowerState(ctx context.Context, id Identity) (state translate.PowerState, ok bool, err error) {
+	fresh := make(chan bool, 1)
+	go func() { fresh <- in.heartbeatFresh(ctx) }()
+	meta := vmMetadata()
+	err = in.client.Get(ctx, in.key(id.Name), meta)
+	if !<-fresh {
+		return "", false, nil
+	}
+	if kerrors.IsNotFound(err) {
+		return translate.PowerOff, true, nil
+	}
+	if err != nil {
+		return "", false, explain(err, "read VirtualMachine "+in.ref(id.Name))
+	}
+	if err := owned(meta, id); err != nil {
+		return "", false, err
+	}
+	state, ok = labelledState(meta)
+	return state, ok, nil
+}
+
+// labelledPowerStates answers from a metadata-only list, reading the full objects of the few VMs whose label
+// is out of date. ok is false when too many are, and the whole namespace must be read.
+func (in *Instances) labelledPowerStates(ctx context.Context) (map[string]translate.PowerState, bool, error) {
+	states := map[string]translate.PowerState{}
+	var stale []Identity
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(kubevirtv1.VirtualMachineGroupVersionKind.GroupVersion().WithKind("VirtualMachineList"))
+	err := in.eachPage(ctx, list, func(client.ObjectList) {
+		for i := range list.Items {
+			meta := &list.Items[i]
+			name := meta.Labels[translate.LabelInstanceName]
+			if name == "" {
+				continue
+			}
+			if state, ok := labelledState(meta); ok {
+				states[name] = state
+			} else if len(stale) <= staleLimit {
+				stale = append(stale, Identity{Name: meta.Name})
+				states[name] = ""
+			}
+		}
+	})
+	if err != nil || len(stale) > staleLimit {
+		return nil, false, err
+	}
+	for _, id := range stale {
+		vm := &kubevirtv1.VirtualMachine{}
+		if err := in.client.Get(ctx, in.key(id.Name), vm); kerrors.IsNotFound(err) {
+			continue // deleted since the list: no longer in the namespace
+		} else if err != nil {
+			return nil, false, explain(err, "read VirtualMachine "+in.ref(id.Name))
+		}
+		vmi, err := in.vmi(ctx, id.Name)
+		if err != nil {
+			return nil, false, err
+		}
+		states[vm.Labels[translate.LabelInstanceName]] = translate.PowerStateOf(vm, vmi)
+	}
+	for name, state := range states {
+		if state == "" {
+			delete(states, name)
+		}
+	}
+	return states, true, nil
+}
+
+// labelledState trusts the reconciler's label only when it was computed from the VM's current spec. A VM
+// being deleted is off whatever its label says, as translate.PowerStateOf decides.
+func labelledState(meta *metav1.PartialObjectMetadata) (translate.PowerState, bool) {
+	if meta.DeletionTimestamp != nil {
+		return translate.PowerOff, true
+	}
+	label := translate.PowerState(meta.Labels[translate.LabelPowerState])
+	if label != translate.PowerOn && label != translate.PowerOff {
+		return "", false
+	}
+	if meta.Annotations[translate.AnnotationPowerStateGeneration] != strconv.FormatInt(meta.Generation, 10) {
+		return "", false
+	}
+	return label, true
+}
+
+// heartbeatFresh reads the reconciler's Lease. Any failure to read it, RBAC included, means not fresh: the
+// answer then costs more, but is never wrong.
+func (in *Instances) heartbeatFresh(ctx context.Context) bool {
+	lease := &coordinationv1.Lease{}
+	if err := in.client.Get(ctx, in.heartbeat.lease, lease); err != nil {
+		return false
+	}
+	now, ok := in.heartbeat.clock.Now()
+	if !ok {
+		return false
+	}
+	h := HeartbeatFromLease(lease)
+	return h.Covers(in.namespace) && h.FreshAt(now)
+}
+
+func vmMetadata() *metav1.PartialObjectMetadata {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(kubevirtv1.VirtualMachineGroupVersionKind)
+	return meta
+}
+
+// computedPowerStates lists VMIs then VMs of the namespace and decides each.
+func (in *Instances) computedPowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
 	vmis := map[string]*kubevirtv1.VirtualMachineInstance{}
 	err := in.eachPage(ctx, &kubevirtv1.VirtualMachineInstanceList{}, func(list client.ObjectList) {
 		for i := range list.(*kubevirtv1.VirtualMachineInstanceList).Items {
@@ -59,7 +205,7 @@ func (in *Instances) eachPage(ctx context.Context, list client.ObjectList, fn fu
 	}
 	for {
 		if err := in.client.List(ctx, list, opts...); err != nil {
-			return explain(err, fmt.Sprintf("list %T in namespace %s", list, in.namespace))
+			return explain(err, fmt.Sprintf("list %s in namespace %s", listKind(list), in.namespace))
 		}
 		fn(list)
 		next := list.GetContinue()
@@ -68,4 +214,12 @@ func (in *Instances) eachPage(ctx context.Context, list client.ObjectList, fn fu
 		}
 		opts = append(opts[:3], client.Continue(next))
 	}
+}
+
+// listKind names a list in an error message ("VirtualMachineList", not "*v1.PartialObjectMetadataList").
+func listKind(list client.ObjectList) string {
+	if kind := list.GetObjectKind().GroupVersionKind().Kind; kind != "" {
+		return kind
+	}
+	return fmt.Sprintf("%T", list)
 }

@@ -28,6 +28,7 @@ const (
 	DetailNetworkTemplate  = "network_template"
 	DetailNICModel         = "nic_model"
 	DetailWaitUntilRunning = "wait_until_running"
+	DetailReconcilerLease  = "reconciler_lease"
 )
 
 // Levels are the externaldetails sub-maps in the order a key is looked up: most specific first.
@@ -154,4 +155,29 @@ func (d Details) Connection() (Connection, error) {
 		return Connection{}, d.invalid(DetailNamespace, "%q is not a Kubernetes namespace name: %s", ns, msg)
 	}
 	return Connection{Kubeconfig: kubeconfig, Context: d.Get(DetailContext), Namespace: ns}, nil
+}
+
+// LeaseRef names the companion reconciler's heartbeat Lease.
+type LeaseRef struct {
+	Namespace, Name string
+}
+
+// DefaultReconcilerLease is where manifests/ deploys the reconciler's heartbeat.
+var DefaultReconcilerLease = LeaseRef{Namespace: "cloudstack-kubevirt-system", Name: "cloudstack-kubevirt-reconciler"}
+
+// ReconcilerLease resolves the reconciler_lease detail: "<namespace>/<name>" of the heartbeat Lease, or "none"
+// where no reconciler runs (status calls then always read the full objects). ok is false for "none".
+func (d Details) ReconcilerLease() (ref LeaseRef, ok bool, err error) {
+	v := strings.TrimSpace(d.Get(DetailReconcilerLease))
+	switch v {
+	case "":
+		return DefaultReconcilerLease, true, nil
+	case "none":
+		return LeaseRef{}, false, nil
+	}
+	ns, name, found := strings.Cut(v, "/")
+	if !found || dns1123Label(ns) != "" || dns1123Subdomain(name) != "" {
+		return LeaseRef{}, false, d.invalid(DetailReconcilerLease, "%q is not <namespace>/<lease name> or none", v)
+	}
+	return LeaseRef{Namespace: ns, Name: name}, true, nil
 }

@@ -140,3 +140,33 @@ func TestGsonEscapes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "100=prod,200=test", p.Details().Get("network_map"))
 }
+
+func TestReconcilerLease(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    LeaseRef
+		wantOK  bool
+		wantErr string
+	}{
+		{value: "", want: DefaultReconcilerLease, wantOK: true},
+		{value: "none"},
+		{value: "ops/reconciler-east", want: LeaseRef{Namespace: "ops", Name: "reconciler-east"}, wantOK: true},
+		{value: "ops", wantErr: "is not <namespace>/<lease name> or none"},
+		{value: "Ops/x", wantErr: "is not <namespace>/<lease name> or none"},
+		{value: "ops/", wantErr: "is not <namespace>/<lease name> or none"},
+		{value: "ops/a/b", wantErr: "is not <namespace>/<lease name> or none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			p := &Payload{ExternalDetails: ExternalDetails{Extension: map[string]string{DetailReconcilerLease: tt.value}}}
+			got, ok, err := p.Details().ReconcilerLease()
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

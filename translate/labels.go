@@ -20,4 +20,12 @@ const (
 
 	// AnnotationPowerStateChanged is written by the reconciler: when LabelPowerState last changed (RFC 3339).
 	AnnotationPowerStateChanged = Prefix + "power-state-changed"
+	// AnnotationPowerStateGeneration is written by the reconciler: the VM's metadata.generation that
+	// LabelPowerState was computed from. A start or stop changes the VM's spec, hence its generation, so a reader
+	// can tell a label that predates the latest intent without reading the VM's spec.
+	AnnotationPowerStateGeneration = Prefix + "power-state-generation"
+
+	// AnnotationHeartbeatNamespaces is set on the reconciler's heartbeat Lease: the namespaces whose labels it
+	// keeps current, comma-separated; empty for every namespace.
+	AnnotationHeartbeatNamespaces = Prefix + "namespaces"
 )

@@ -43,7 +43,12 @@ func PowerStateOf(vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineI
 		return PowerOn
 	case kubevirtv1.RunStrategyRerunOnFailure:
 		// Restarted after a failure, but a guest that shut itself down stays off.
-		return onIf(vmi == nil || vmi.Status.Phase != kubevirtv1.Succeeded)
+		if vmi != nil {
+			return onIf(vmi.Status.Phase != kubevirtv1.Succeeded)
+		}
+		// KubeVirt removes the VMI of a guest that shut down and starts no other; it starts one only when the
+		// strategy is new to it (not yet in status) or a start is requested (after a failure, or by a user).
+		return onIf(vm.Status.RunStrategy != kubevirtv1.RunStrategyRerunOnFailure || startRequested(vm))
 	case kubevirtv1.RunStrategyOnce:
 		// Runs once: off as soon as its VMI has finished.
 		return onIf(vmi == nil || !vmi.IsFinal())
@@ -60,6 +65,11 @@ func manualPowerState(vm *kubevirtv1.VirtualMachine, active bool) PowerState {
 		return onIf(vm.Status.StateChangeRequests[n-1].Action == kubevirtv1.StartRequest)
 	}
 	return onIf(active)
+}
+
+func startRequested(vm *kubevirtv1.VirtualMachine) bool {
+	reqs := vm.Status.StateChangeRequests
+	return len(reqs) > 0 && reqs[0].Action == kubevirtv1.StartRequest
 }
 
 func onIf(on bool) PowerState {

@@ -107,12 +107,21 @@ func TestPowerStateEdges(t *testing.T) {
 	manualStart.Status.StateChangeRequests = []kubevirtv1.VirtualMachineStateChangeRequest{{Action: kubevirtv1.StartRequest}}
 	manualStop := vmWith(kubevirtv1.RunStrategyManual, kubevirtv1.VirtualMachineStatusRunning)
 	manualStop.Status.StateChangeRequests = []kubevirtv1.VirtualMachineStateChangeRequest{{Action: kubevirtv1.StopRequest}}
+	rerunShutDown := vmWith(kubevirtv1.RunStrategyRerunOnFailure, kubevirtv1.VirtualMachineStatusStopped)
+	rerunShutDown.Status.RunStrategy = kubevirtv1.RunStrategyRerunOnFailure
+	rerunRestarting := rerunShutDown.DeepCopy()
+	rerunRestarting.Status.StateChangeRequests = []kubevirtv1.VirtualMachineStateChangeRequest{{Action: kubevirtv1.StartRequest}}
+	rerunSwitched := rerunShutDown.DeepCopy()
+	rerunSwitched.Status.RunStrategy = kubevirtv1.RunStrategyHalted
 	tests := []struct {
 		name string
 		vm   *kubevirtv1.VirtualMachine
 		vmi  *kubevirtv1.VirtualMachineInstance
 		want PowerState
 	}{
+		{"RerunOnFailure after a guest shutdown: VMI removed, none started", rerunShutDown, nil, PowerOff},
+		{"RerunOnFailure after a failure: VMI removed, start requested", rerunRestarting, nil, PowerOn},
+		{"RerunOnFailure just set on a halted VM", rerunSwitched, nil, PowerOn},
 		{"no VirtualMachine", nil, nil, PowerOff},
 		{"VirtualMachine being deleted", deleting, vmiIn(kubevirtv1.Running), PowerOff},
 		{"Manual with its VMI being deleted", vmWith(kubevirtv1.RunStrategyManual, ""), deletingVMI, PowerOff},

@@ -47,6 +47,14 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 	if err != nil {
 		return nil, err
 	}
+	lease, trustLabels, err := p.Details().ReconcilerLease()
+	if err != nil {
+		return nil, err
+	}
+	var clock *kube.ServerClock
+	if trustLabels && (action == "status" || action == "statuses") {
+		clock = kube.NewServerClock(cfg) // before the client is built, so it sees the client's responses
+	}
 	c, err := kube.NewClient(cfg)
 	if err != nil {
 		return nil, err
@@ -57,8 +65,12 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 			return nil, err
 		}
 	}
+	instances := kube.NewInstances(c, conn.Namespace, restart)
+	if clock != nil {
+		instances.TrustHeartbeat(lease, clock)
+	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return act(ctx, &call{payload: p, conn: conn, instances: kube.NewInstances(c, conn.Namespace, restart), log: log, rollback: rollback})
+	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback})
 }
 
 func truncate(s string, n int) string {
