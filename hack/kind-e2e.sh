@@ -12,8 +12,8 @@
 #   KIND_CLUSTER=cloudstack-kubevirt  KIND_NODE_IMAGE=(kind's default)
 #   KUBEVIRT_VERSION=v1.9.0  CDI_VERSION=v1.66.0  MULTUS_VERSION=v4.2.2  CNI_PLUGINS_VERSION=v1.7.1
 #   E2E_NAMESPACE=cloudstack-host-1   the managed namespace the suite may use (bound for the extension here)
-#   E2E_IDENTITY=extension            or admin: hand the suite kind's admin kubeconfig instead (for tests that
-#                                     create namespaces or NetworkAttachmentDefinitions themselves)
+#   E2E_IDENTITY=admin                the suite creates its own namespaces and NetworkAttachmentDefinitions, so it
+#                                     needs kind's admin kubeconfig; "extension" hands it the extension's identity
 # Without KIND_DELETE the cluster stays up: `kind export kubeconfig --name cloudstack-kubevirt` to look around.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ CDI_VERSION=${CDI_VERSION:-v1.66.0}
 MULTUS_VERSION=${MULTUS_VERSION:-v4.2.2}
 CNI_PLUGINS_VERSION=${CNI_PLUGINS_VERSION:-v1.7.1}
 E2E_NAMESPACE=${E2E_NAMESPACE:-cloudstack-host-1}
-E2E_IDENTITY=${E2E_IDENTITY:-extension}
+E2E_IDENTITY=${E2E_IDENTITY:-admin}
 SYSTEM_NAMESPACE=cloudstack-kubevirt-system
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }

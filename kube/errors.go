@@ -17,7 +17,7 @@ func explain(err error, what string) error {
 	var netErr net.Error
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: the kubeconfig's identity is not allowed to (apply manifests/extension-rbac to the namespace): %w", what, err)
+		return fmt.Errorf("%s: forbidden for the kubeconfig's identity (bind the ClusterRole of manifests/extension-rbac in this namespace with a RoleBinding): %w", what, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("%s: the API server rejected the kubeconfig's credentials (expired token or certificate?): %w", what, err)
 	case errors.As(err, &netErr):

@@ -21,6 +21,14 @@ const listPage = 500
 // namespace instead.
 const staleLimit = 20
 
+// Source says how a power state was decided, for the log: from the reconciler's labels or from the objects.
+type Source string
+
+const (
+	FromLabels  Source = "labels"
+	FromObjects Source = "objects"
+)
+
 // heartbeatSource is where the reconciler's heartbeat is read, and the clock it is judged by.
 type heartbeatSource struct {
 	lease client.ObjectKey
@@ -34,23 +42,25 @@ func (in *Instances) TrustHeartbeat(lease translate.LeaseRef, clock *ServerClock
 }
 
 // PowerState reports one Instance's power state. A VM that does not exist is off.
-func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.PowerState, error) {
+func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.PowerState, Source, error) {
 	if in.heartbeat != nil {
 		if state, ok, err := in.labelledPowerState(ctx, id); err != nil || ok {
-			return state, err
+			return state, FromLabels, err
 		}
 	}
-	return in.computedPowerState(ctx, id)
+	state, err := in.computedPowerState(ctx, id)
+	return state, FromObjects, err
 }
 
 // PowerStates reports every VM CloudStack manages in the namespace, keyed by CloudStack instance name.
-func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
+func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.PowerState, Source, error) {
 	if in.heartbeat != nil && in.heartbeatFresh(ctx) {
 		if states, ok, err := in.labelledPowerStates(ctx); err != nil || ok {
-			return states, err
+			return states, FromLabels, err
 		}
 	}
-	return in.computedPowerStates(ctx)
+	states, err := in.computedPowerStates(ctx)
+	return states, FromObjects, err
 }
 
 // computedPowerState reads the VM and its VMI and decides.

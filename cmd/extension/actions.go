@@ -183,18 +183,19 @@ func status(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state, err := c.instances.PowerState(ctx, id)
+	state, source, err := c.instances.PowerState(ctx, id)
 	if err != nil {
 		return nil, err
 	}
+	c.log.Info("status", "power_state", state, "source", source)
 	return powerAnswer{Status: "success", PowerState: state}, nil
 }
 
 func statuses(ctx context.Context, c *call) (any, error) {
-	states, err := c.instances.PowerStates(ctx)
+	states, source, err := c.instances.PowerStates(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("statuses", "vms", len(states))
+	c.log.Info("statuses", "vms", len(states), "source", source)
 	return powerAnswer{Status: "success", PowerState: states}, nil
 }

@@ -33,6 +33,8 @@ type suite struct {
 	extension  string
 	payloads   string
 	sim        *kubevirtsim.Sim // nil on a real cluster
+	env        *testenv.Env     // nil on a real cluster
+	reconciler string           // the reconciler binary
 }
 
 var s suite
@@ -66,7 +68,10 @@ func setUp() error {
 	}
 	cleanups = append(cleanups, func() { os.RemoveAll(work) })
 	s.payloads = filepath.Join(work, "payloads")
-	if s.extension, err = buildExtension(work); err != nil {
+	if s.extension, err = build(work, "extension"); err != nil {
+		return err
+	}
+	if s.reconciler, err = build(work, "reconciler"); err != nil {
 		return err
 	}
 	if kc := os.Getenv("E2E_KUBECONFIG"); kc != "" {
@@ -85,7 +90,7 @@ func setUp() error {
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = env.Stop() })
-	s.client = env.Client
+	s.env, s.client = env, env.Client
 	s.kubeconfig = filepath.Join(work, "kubeconfig")
 	if err := env.WriteKubeconfig(s.kubeconfig); err != nil {
 		return err
@@ -109,17 +114,20 @@ func newAdminClient(cfg *rest.Config) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
-// buildExtension builds cmd/extension once for the whole suite.
-func buildExtension(dir string) (string, error) {
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	out := filepath.Join(dir, "kubevirt-extension")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/extension")
-	cmd.Dir = root
+// build builds cmd/<name> once for the whole suite.
+func build(dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
+	cmd.Dir = repoRoot()
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the extension: %v\n%s", err, msg)
+		return "", fmt.Errorf("building cmd/%s: %v\n%s", name, err, msg)
 	}
 	return out, nil
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // provisioner is CloudStack's side of one host.
