@@ -30,28 +30,14 @@ func populateScale(tb testing.TB) {
 		if err := s.client.Create(ctx, namespaceObject(scaleNamespace)); err != nil && !isAlreadyExists(err) {
 			tb.Fatal(err)
 		}
-		work := make(chan int)
-		errs := make(chan error, scaleVMs)
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range work {
-					errs <- createScaleVM(ctx, i)
-				}
-			}()
-		}
-		for i := range scaleVMs {
-			work <- i
-		}
-		close(work)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil && !isAlreadyExists(err) {
-				tb.Fatal(err)
+		if err := parallel(scaleVMs, 16, func(i int) error {
+			in := scaleInstance(i)
+			if i%2 == 1 {
+				return createVMWithVMI(ctx, scaleNamespace, in, "")
 			}
+			return createVMWithVMI(ctx, scaleNamespace, in, kubevirtv1.Running)
+		}); err != nil {
+			tb.Fatal(err)
 		}
 	})
 }
@@ -64,9 +50,10 @@ func scaleInstance(i int) cloudstacksim.Instance {
 	return in
 }
 
-func createScaleVM(ctx context.Context, i int) error {
-	in := scaleInstance(i)
-	p, err := translate.ParsePayload(mustGson(host(scaleNamespace).Payload(in, "Starting", true)))
+// createVMWithVMI creates the VM the extension would create for in with a VMI in phase, as KubeVirt would;
+// an empty phase makes a Halted VM with no VMI.
+func createVMWithVMI(ctx context.Context, ns string, in cloudstacksim.Instance, phase kubevirtv1.VirtualMachineInstancePhase) error {
+	p, err := translate.ParsePayload(mustGson(host(ns).Payload(in, "Starting", true)))
 	if err != nil {
 		return err
 	}
@@ -74,23 +61,20 @@ func createScaleVM(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	if i%2 == 1 {
+	if phase == "" {
 		spec.RunStrategy = kubevirtv1.RunStrategyHalted
 	}
-	vm, err := translate.VirtualMachine(p, scaleNamespace, spec)
+	vm, err := translate.VirtualMachine(p, ns, spec)
 	if err != nil {
 		return err
 	}
-	if err := s.client.Create(ctx, vm); err != nil {
+	if err := s.client.Create(ctx, vm); err != nil || phase == "" {
 		return err
-	}
-	if i%2 == 1 {
-		return nil
 	}
 	vmi := &kubevirtv1.VirtualMachineInstance{
 		ObjectMeta: metav1.ObjectMeta{Name: vm.Name, Namespace: vm.Namespace, Labels: vm.Spec.Template.ObjectMeta.Labels},
 		Spec:       vm.Spec.Template.Spec,
-		Status:     kubevirtv1.VirtualMachineInstanceStatus{Phase: kubevirtv1.Running}, // no status subresource on VMIs
+		Status:     kubevirtv1.VirtualMachineInstanceStatus{Phase: phase}, // no status subresource on VMIs
 	}
 	return s.client.Create(ctx, vmi)
 }

@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+const (
+	reconcilerScaleNamespace = "e2e-reconciler-scale" // not served by the simulator: the benchmark sets VMI phases
+	reconcilerScaleVMs       = 10000
+	benchLease               = "bench-reconciler"
+)
+
+// BenchmarkReconciler loads 10,000 managed VMs, each with a running VMI, starts cmd/reconciler on them and
+// measures: the time until every VM is labelled (its heartbeat turns fresh), then per iteration the time from
+// one VMI phase change (Running <-> Succeeded under RerunOnFailure) to the new label, and the process's peak RSS.
+//
+//	go test ./test/e2e -run '^$' -bench BenchmarkReconciler -benchtime 300x
+func BenchmarkReconciler(b *testing.B) {
+	if s.env == nil {
+		b.Skip("envtest only")
+	}
+	ctx := b.Context()
+	populateReconcilerScale(b)
+	if err := s.client.Create(ctx, namespaceObject(systemNamespace)); err != nil && !isAlreadyExists(err) {
+		b.Fatal(err)
+	}
+	kubeconfig := b.TempDir() + "/admin.kubeconfig"
+	if err := s.env.WriteKubeconfig(kubeconfig); err != nil {
+		b.Fatal(err)
+	}
+
+	start := time.Now()
+	cmd := exec.Command(s.reconciler, "--kubeconfig="+kubeconfig, "--namespaces="+reconcilerScaleNamespace,
+		"--leader-elect=false", "--heartbeat-lease="+benchLease, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--identity=bench", "--max-concurrent-reconciles=8")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if err := waitHeartbeatFresh(ctx, 10*time.Minute); err != nil {
+		b.Fatalf("%v\n%s", err, logs.String())
+	}
+	b.ReportMetric(time.Since(start).Seconds(), "s-to-all-labelled")
+
+	wc, err := client.NewWithWatch(s.env.Config, client.Options{Scheme: s.client.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := wc.Watch(ctx, &kubevirtv1.VirtualMachineList{}, client.InNamespace(reconcilerScaleNamespace))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+
+	var latencies []time.Duration
+	i := 0
+	for b.Loop() {
+		name, phase := scaleVMName(i%reconcilerScaleVMs), kubevirtv1.Succeeded
+		want := translate.PowerOff
+		if (i/reconcilerScaleVMs)%2 == 1 {
+			phase, want = kubevirtv1.Running, translate.PowerOn
+		}
+		i++
+		changed := time.Now()
+		if err := setVMIPhase(ctx, name, phase); err != nil {
+			b.Fatal(err)
+		}
+		if err := waitForLabel(w, name, want, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		latencies = append(latencies, time.Since(changed))
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(percentile(latencies, 0.50).Seconds()*1000, "p50-ms")
+	b.ReportMetric(percentile(latencies, 0.99).Seconds()*1000, "p99-ms")
+	if rss, err := peakRSS(cmd.Process.Pid); err == nil {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+	}
+}
+
+func scaleVMName(i int) string {
+	name, _ := translate.VMName(fmt.Sprintf("i-3-%d-VM", 200000+i))
+	return name
+}
+
+var reconcilerScaleOnce sync.Once
+
+// populateReconcilerScale creates the VMs as the extension would (full specs), each with a Running VMI.
+func populateReconcilerScale(b *testing.B) {
+	reconcilerScaleOnce.Do(func() {
+		ctx := context.Background()
+		if err := s.client.Create(ctx, namespaceObject(reconcilerScaleNamespace)); err != nil && !isAlreadyExists(err) {
+			b.Fatal(err)
+		}
+		if err := parallel(reconcilerScaleVMs, 16, func(i int) error {
+			in := scaleInstance(i)
+			in.ID = int64(200000 + i)
+			in.Name = fmt.Sprintf("i-3-%d-VM", in.ID)
+			in.UUID = fmt.Sprintf("5ca1ab1e-0000-4000-9000-%012d", in.ID)
+			in.Details = map[string]string{"image": "quay.io/containerdisks/fedora:43", "run_strategy": "RerunOnFailure"}
+			return createVMWithVMI(ctx, reconcilerScaleNamespace, in, kubevirtv1.Running)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// parallel runs fn for 0..n-1 on workers goroutines; AlreadyExists counts as done, so a rerun resumes.
+func parallel(n, workers int, fn func(int) error) error {
+	work := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range work {
+				if err := fn(i); err != nil && !isAlreadyExists(err) {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func setVMIPhase(ctx context.Context, name string, phase kubevirtv1.VirtualMachineInstancePhase) error {
+	vmi := &kubevirtv1.VirtualMachineInstance{}
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: reconcilerScaleNamespace, Name: name}, vmi); err != nil {
+		return err
+	}
+	vmi.Status.Phase = phase
+	return s.client.Update(ctx, vmi) // the generated CRD has no status subresource for VMIs
+}
+
+func waitForLabel(w watch.Interface, name string, want translate.PowerState, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return fmt.Errorf("watch closed waiting for %s", name)
+			}
+			vm, isVM := ev.Object.(*kubevirtv1.VirtualMachine)
+			if isVM && vm.Name == name && vm.Labels[translate.LabelPowerState] == string(want) {
+				return nil
+			}
+		case <-deadline:
+			return fmt.Errorf("VM %s not labelled %s within %v", name, want, timeout)
+		}
+	}
+}
+
+func waitHeartbeatFresh(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		l, err := leaseNamed(ctx, benchLease)
+		if err == nil && kube.HeartbeatFromLease(l).FreshAt(time.Now()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the reconciler's heartbeat did not turn fresh within %v", timeout)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// peakRSS reads the process's high-water resident set (VmHWM) from /proc.
+func peakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func leaseNamed(ctx context.Context, name string) (*coordinationv1.Lease, error) {
+	l := &coordinationv1.Lease{}
+	err := s.client.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: name}, l)
+	return l, err
+}
