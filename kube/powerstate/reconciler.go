@@ -112,13 +112,15 @@ func (r *Reconciler) patch(ctx context.Context, vm *kubevirtv1.VirtualMachine, s
 	return err
 }
 
+// recordTransition counts and records a change of the label. A VM's first label is not a transition: an Event
+// for each of 10,000 VMs when the reconciler is first deployed would only be noise, and API load.
 func (r *Reconciler) recordTransition(ctx context.Context, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualMachineInstance, from, to translate.PowerState) {
-	r.Metrics.transition(to)
-	note := "CloudStack power state is " + string(to)
-	if from != "" {
-		note = fmt.Sprintf("CloudStack power state changed from %s to %s", from, to)
+	if from == "" {
+		log.FromContext(ctx).V(1).Info("power state labelled", "to", to)
+		return
 	}
-	note += fmt.Sprintf(" (VM %s, VMI %s)", vm.Status.PrintableStatus, vmiPhase(vmi))
+	r.Metrics.transition(to)
+	note := fmt.Sprintf("CloudStack power state changed from %s to %s (VM %s, VMI %s)", from, to, vm.Status.PrintableStatus, vmiPhase(vmi))
 	r.Recorder.Eventf(vm, nil, corev1.EventTypeNormal, reason(to), "PowerStateChanged", note)
 	log.FromContext(ctx).Info("power state changed", "from", from, "to", to, "printableStatus", vm.Status.PrintableStatus)
 }

@@ -50,7 +50,7 @@ func BenchmarkReconciler(b *testing.B) {
 	start := time.Now()
 	cmd := exec.Command(s.reconciler, "--kubeconfig="+kubeconfig, "--namespaces="+reconcilerScaleNamespace,
 		"--leader-elect=false", "--heartbeat-lease="+benchLease, "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--identity=bench", "--max-concurrent-reconciles=8")
+		"--identity=bench", "--max-concurrent-reconciles=8", "--kube-api-qps=500")
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
