@@ -60,7 +60,7 @@ func BenchmarkReconciler(b *testing.B) {
 	if err := waitHeartbeatFresh(ctx, 10*time.Minute); err != nil {
 		b.Fatalf("%v\n%s", err, logs.String())
 	}
-	b.ReportMetric(time.Since(start).Seconds(), "s-to-all-labelled")
+	allLabelled := time.Since(start)
 
 	wc, err := client.NewWithWatch(s.env.Config, client.Options{Scheme: s.client.Scheme()})
 	if err != nil {
@@ -90,6 +90,7 @@ func BenchmarkReconciler(b *testing.B) {
 		}
 		latencies = append(latencies, time.Since(changed))
 	}
+	b.ReportMetric(allLabelled.Seconds(), "s-to-label-all")
 	slices.Sort(latencies)
 	b.ReportMetric(percentile(latencies, 0.50).Seconds()*1000, "p50-ms")
 	b.ReportMetric(percentile(latencies, 0.99).Seconds()*1000, "p99-ms")
