@@ -1,0 +1,11 @@
+# Shorthands for the README's commands.
+.PHONY: demo test bench
+
+demo:
+	go run ./cmd/demo
+
+test:
+	hack/test.sh
+
+bench:
+	hack/bench.sh

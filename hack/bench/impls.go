@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// impl is one way of answering CloudStack: an executable with the extension's argv.
+type impl struct {
+	name string
+	exe  string   // run as <exe> <action> <payload> <timeout>
+	env  []string // added to the environment
+}
+
+// The implementations, by role.
+type impls struct {
+	extension, floor, script impl
+}
+
+func buildImpls(work, kubectl string) (impls, error) {
+	ext := filepath.Join(work, "kubevirt-extension")
+	floor := filepath.Join(work, "floor")
+	for pkg, out := range map[string]string{"./cmd/extension": ext, "./hack/floor": floor} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return impls{}, fmt.Errorf("building %s: %v\n%s", pkg, err, msg)
+		}
+	}
+	script, err := filepath.Abs("hack/kubectl-extension.sh")
+	if err != nil {
+		return impls{}, err
+	}
+	if _, err := os.Stat(script); err != nil {
+		return impls{}, fmt.Errorf("run from the repository root: %w", err)
+	}
+	return impls{
+		extension: impl{name: "extension", exe: ext},
+		floor:     impl{name: "floor", exe: floor},
+		script:    impl{name: "kubectl+jq", exe: script, env: []string{"KUBECTL=" + kubectl}},
+	}, nil
+}
