@@ -9,25 +9,26 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
 // Instances runs CloudStack Instances as VirtualMachines in one namespace (the CloudStack host's).
 type Instances struct {
-	client    client.Client
+	client    *Client
 	namespace string
 	restart   restarter
 	heartbeat *heartbeatSource // nil: power states are always computed from the full objects
 }
 
 // NewInstances returns the Instances of namespace. restart may be nil where reboots are not needed.
-func NewInstances(c client.Client, namespace string, restart restarter) *Instances {
+func NewInstances(c *Client, namespace string, restart restarter) *Instances {
 	return &Instances{client: c, namespace: namespace, restart: restart}
 }
 
@@ -37,8 +38,8 @@ type Identity struct {
 	UUID string // the Instance UUID; "" skips the ownership check
 }
 
-func (in *Instances) key(name string) client.ObjectKey {
-	return client.ObjectKey{Namespace: in.namespace, Name: name}
+func (in *Instances) key(name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: in.namespace, Name: name}
 }
 
 func (in *Instances) ref(name string) string { return in.namespace + "/" + name }
@@ -135,7 +136,7 @@ func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.Virtual
 		ns, name := splitRef(net.Multus.NetworkName, in.namespace)
 		nad := &unstructured.Unstructured{}
 		nad.SetGroupVersionKind(NetworkAttachmentDefinitionGVK)
-		if err := in.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, nad); err != nil {
+		if err := in.client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, nad); err != nil {
 			if kerrors.IsNotFound(err) {
 				return fmt.Errorf("NetworkAttachmentDefinition %s/%s (for interface %s) not found: create it, or map the VLAN to an existing one with the network_map detail", ns, name, net.Name)
 			}
@@ -155,8 +156,8 @@ func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.Virtual
 	return nil
 }
 
-func (in *Instances) clusterObjectExists(ctx context.Context, obj client.Object, name, detail string) error {
-	err := in.client.Get(ctx, client.ObjectKey{Name: name}, obj)
+func (in *Instances) clusterObjectExists(ctx context.Context, obj Object, name, detail string) error {
+	err := in.client.Get(ctx, types.NamespacedName{Name: name}, obj)
 	if kerrors.IsNotFound(err) {
 		return fmt.Errorf("%T %q named by the detail %s does not exist in the cluster", obj, name, detail)
 	}
@@ -191,11 +192,12 @@ func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualM
 	if vm.Spec.RunStrategy != nil && *vm.Spec.RunStrategy == strategy && vm.Spec.Running == nil {
 		return nil
 	}
-	patched := vm.DeepCopy()
-	patched.Spec.RunStrategy = &strategy
-	patched.Spec.Running = nil
-	patch := client.MergeFromWithOptions(vm, client.MergeFromWithOptimisticLock{})
-	return explain(in.client.Patch(ctx, patched, patch), fmt.Sprintf("set runStrategy %s on VirtualMachine %s", strategy, in.ref(vm.Name)))
+	// Guarded by the resourceVersion read, and clearing the deprecated spec.running.
+	patch := map[string]any{
+		"metadata": map[string]any{"resourceVersion": vm.ResourceVersion},
+		"spec":     map[string]any{"runStrategy": strategy, "running": nil},
+	}
+	return explain(in.client.MergePatch(ctx, vm.DeepCopy(), patch), fmt.Sprintf("set runStrategy %s on VirtualMachine %s", strategy, in.ref(vm.Name)))
 }
 
 // Delete removes the VM and every DataVolume made for the Instance, and waits until the VM is gone. An
@@ -207,7 +209,7 @@ func (in *Instances) Delete(ctx context.Context, id Identity) error {
 	}
 	if vm != nil {
 		background := metav1.DeletePropagationBackground
-		err := in.client.Delete(ctx, vm, &client.DeleteOptions{
+		err := in.client.Delete(ctx, vm, metav1.DeleteOptions{
 			PropagationPolicy: &background,
 			Preconditions:     &metav1.Preconditions{UID: &vm.UID},
 		})
@@ -224,13 +226,11 @@ func (in *Instances) Delete(ctx context.Context, id Identity) error {
 // deleteDataVolumes removes the Instance's DataVolumes. KubeVirt's owner references would let the garbage
 // collector do it too; doing it here also covers a VM deleted out of band and clusters without CDI.
 func (in *Instances) deleteDataVolumes(ctx context.Context, id Identity) error {
-	selector := client.MatchingLabels{translate.LabelManagedBy: translate.ManagedBy}
-	if id.UUID != "" {
-		selector[translate.LabelInstanceUUID] = id.UUID
-	} else {
+	if id.UUID == "" {
 		return nil // without the UUID there is no safe selector
 	}
-	err := in.client.DeleteAllOf(ctx, &cdiv1.DataVolume{}, client.InNamespace(in.namespace), selector)
+	selector := labels.SelectorFromSet(labels.Set{translate.LabelManagedBy: translate.ManagedBy, translate.LabelInstanceUUID: id.UUID})
+	err := in.client.DeleteCollection(ctx, in.namespace, &cdiv1.DataVolume{}, selector.String())
 	if err == nil || kerrors.IsNotFound(err) { // NotFound: CDI is not installed
 		return nil
 	}
@@ -270,7 +270,7 @@ func (in *Instances) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMach
 			return explain(err, "restart VirtualMachine "+in.ref(vmi.Name))
 		}
 	}
-	err := in.client.Delete(ctx, vmi, &client.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &vmi.UID}})
+	err := in.client.Delete(ctx, vmi, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &vmi.UID}})
 	if err != nil && !kerrors.IsNotFound(err) {
 		return explain(err, "delete VirtualMachineInstance "+in.ref(vmi.Name)+" to restart it")
 	}

@@ -8,8 +8,9 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
@@ -31,14 +32,14 @@ const (
 
 // heartbeatSource is where the reconciler's heartbeat is read, and the clock it is judged by.
 type heartbeatSource struct {
-	lease client.ObjectKey
+	lease types.NamespacedName
 	clock *ServerClock
 }
 
 // TrustHeartbeat lets status calls answer from the reconciler's labels while its heartbeat Lease is fresh.
 // clock must observe the responses of the Instances' client.
 func (in *Instances) TrustHeartbeat(lease translate.LeaseRef, clock *ServerClock) {
-	in.heartbeat = &heartbeatSource{lease: client.ObjectKey{Namespace: lease.Namespace, Name: lease.Name}, clock: clock}
+	in.heartbeat = &heartbeatSource{lease: types.NamespacedName{Namespace: lease.Namespace, Name: lease.Name}, clock: clock}
 }
 
 // PowerState reports one Instance's power state. A VM that does not exist is off.
@@ -104,9 +105,8 @@ func (in *Instances) labelledPowerState(ctx context.Context, id Identity) (state
 func (in *Instances) labelledPowerStates(ctx context.Context) (map[string]translate.PowerState, bool, error) {
 	states := map[string]translate.PowerState{}
 	var stale []Identity
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(kubevirtv1.VirtualMachineGroupVersionKind.GroupVersion().WithKind("VirtualMachineList"))
-	err := in.eachPage(ctx, list, func(client.ObjectList) {
+	err := in.eachPage(ctx, vmMetadataList, func(page runtime.Object) {
+		list := page.(*metav1.PartialObjectMetadataList)
 		for i := range list.Items {
 			meta := &list.Items[i]
 			name := meta.Labels[translate.LabelInstanceName]
@@ -182,22 +182,31 @@ func vmMetadata() *metav1.PartialObjectMetadata {
 	return meta
 }
 
+func vmMetadataList() runtime.Object {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(kubevirtv1.VirtualMachineGroupVersionKind.GroupVersion().WithKind("VirtualMachineList"))
+	return list
+}
+
 // computedPowerStates lists VMIs then VMs of the namespace and decides each.
 func (in *Instances) computedPowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
 	vmis := map[string]*kubevirtv1.VirtualMachineInstance{}
-	err := in.eachPage(ctx, &kubevirtv1.VirtualMachineInstanceList{}, func(list client.ObjectList) {
-		for i := range list.(*kubevirtv1.VirtualMachineInstanceList).Items {
-			vmi := &list.(*kubevirtv1.VirtualMachineInstanceList).Items[i]
-			vmis[vmi.Name] = vmi
+	newVMIs := func() runtime.Object { return &kubevirtv1.VirtualMachineInstanceList{} }
+	err := in.eachPage(ctx, newVMIs, func(page runtime.Object) {
+		list := page.(*kubevirtv1.VirtualMachineInstanceList)
+		for i := range list.Items {
+			vmis[list.Items[i].Name] = &list.Items[i]
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
 	states := map[string]translate.PowerState{}
-	err = in.eachPage(ctx, &kubevirtv1.VirtualMachineList{}, func(list client.ObjectList) {
-		for i := range list.(*kubevirtv1.VirtualMachineList).Items {
-			vm := &list.(*kubevirtv1.VirtualMachineList).Items[i]
+	newVMs := func() runtime.Object { return &kubevirtv1.VirtualMachineList{} }
+	err = in.eachPage(ctx, newVMs, func(page runtime.Object) {
+		list := page.(*kubevirtv1.VirtualMachineList)
+		for i := range list.Items {
+			vm := &list.Items[i]
 			if name := vm.Labels[translate.LabelInstanceName]; name != "" {
 				states[name] = translate.PowerStateOf(vm, vmis[vm.Name])
 			}
@@ -206,30 +215,32 @@ func (in *Instances) computedPowerStates(ctx context.Context) (map[string]transl
 	return states, err
 }
 
-// eachPage lists the managed objects of the namespace page by page, handing each page to fn.
-func (in *Instances) eachPage(ctx context.Context, list client.ObjectList, fn func(client.ObjectList)) error {
-	opts := []client.ListOption{
-		client.InNamespace(in.namespace),
-		client.MatchingLabels{translate.LabelManagedBy: translate.ManagedBy},
-		client.Limit(listPage),
-	}
+// managedSelector selects what the product manages.
+const managedSelector = translate.LabelManagedBy + "=" + translate.ManagedBy
+
+// eachPage lists the managed objects of the namespace page by page, each into a fresh list from newList, and
+// hands each page to fn.
+func (in *Instances) eachPage(ctx context.Context, newList func() runtime.Object, fn func(runtime.Object)) error {
+	opts := ListOptions{LabelSelector: managedSelector, Limit: listPage}
 	for {
-		if err := in.client.List(ctx, list, opts...); err != nil {
+		list := newList()
+		if err := in.client.List(ctx, in.namespace, list, opts); err != nil {
 			return explain(err, fmt.Sprintf("list %s in namespace %s", listKind(list), in.namespace))
 		}
 		fn(list)
-		next := list.GetContinue()
-		if next == "" {
+		opts.Continue = list.(metav1.ListInterface).GetContinue()
+		if opts.Continue == "" {
 			return nil
 		}
-		opts = append(opts[:3], client.Continue(next))
 	}
 }
 
-// listKind names a list in an error message ("VirtualMachineList", not "*v1.PartialObjectMetadataList").
-func listKind(list client.ObjectList) string {
-	if kind := list.GetObjectKind().GroupVersionKind().Kind; kind != "" {
-		return kind
+// listKind names a list in an error message.
+func listKind(list runtime.Object) string {
+	switch list.(type) {
+	case *kubevirtv1.VirtualMachineInstanceList:
+		return "VirtualMachineInstances"
+	default:
+		return "VirtualMachines"
 	}
-	return fmt.Sprintf("%T", list)
 }

@@ -1,0 +1,255 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strconv"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+)
+
+// Client reads and writes the few kinds the extension uses, as JSON over client-go's REST client. The
+// extension is a new process for every CloudStack call, so it carries no scheme of all Kubernetes kinds, no
+// discovery and no metrics: controller-runtime's client cost more in package initialisation alone than the
+// rest of a status call.
+type Client struct {
+	rest *rest.RESTClient
+}
+
+// Object is what Create, Update, Patch and Delete take: a Kubernetes object with metadata.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// NewClient builds the extension's client for cfg.
+func NewClient(cfg *rest.Config) (*Client, error) {
+	statuses := runtime.NewScheme()
+	metav1.AddToGroupVersion(statuses, schema.GroupVersion{Version: "v1"}) // decodes the API's Status errors
+	c := rest.CopyConfig(cfg)
+	c.APIPath = "/"
+	c.NegotiatedSerializer = serializer.NewCodecFactory(statuses).WithoutConversion()
+	rc, err := rest.UnversionedRESTClientFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client for %s: %w", cfg.Host, err)
+	}
+	return &Client{rest: rc}, nil
+}
+
+// resource says where a kind is served.
+type resource struct {
+	group, version, name, kind string
+	namespaced                 bool
+	as                         string // "PartialObjectMetadata(List)": ask the API server for metadata only
+}
+
+var (
+	virtualMachines = resource{"kubevirt.io", "v1", "virtualmachines", "VirtualMachine", true, ""}
+	vmInstances     = resource{"kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", true, ""}
+	dataVolumes     = resource{"cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume", true, ""}
+	leases          = resource{"coordination.k8s.io", "v1", "leases", "Lease", true, ""}
+	nads            = resource{"k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition", true, ""}
+	instancetypes   = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype", false, ""}
+	preferences     = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "VirtualMachineClusterPreference", false, ""}
+)
+
+// resourceOf maps the Go types the extension uses to their resources.
+func resourceOf(obj runtime.Object) (resource, error) {
+	switch o := obj.(type) {
+	case *kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineList:
+		return virtualMachines, nil
+	case *kubevirtv1.VirtualMachineInstance, *kubevirtv1.VirtualMachineInstanceList:
+		return vmInstances, nil
+	case *cdiv1.DataVolume, *cdiv1.DataVolumeList:
+		return dataVolumes, nil
+	case *coordinationv1.Lease:
+		return leases, nil
+	case *instancetypev1beta1.VirtualMachineClusterInstancetype:
+		return instancetypes, nil
+	case *instancetypev1beta1.VirtualMachineClusterPreference:
+		return preferences, nil
+	case *unstructured.Unstructured:
+		if o.GroupVersionKind() == NetworkAttachmentDefinitionGVK {
+			return nads, nil
+		}
+	case *metav1.PartialObjectMetadata:
+		if o.GroupVersionKind() == kubevirtv1.VirtualMachineGroupVersionKind {
+			r := virtualMachines
+			r.as = "PartialObjectMetadata"
+			return r, nil
+		}
+	case *metav1.PartialObjectMetadataList:
+		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "kubevirt.io", Kind: "VirtualMachineList"}) {
+			r := virtualMachines
+			r.as = "PartialObjectMetadataList"
+			return r, nil
+		}
+	}
+	return resource{}, fmt.Errorf("the extension's client does not handle %T %s", obj, obj.GetObjectKind().GroupVersionKind())
+}
+
+// request starts a request on the resource of obj, in namespace, for name ("" for the collection).
+func (c *Client) request(verb string, obj runtime.Object, namespace, name string) (*rest.Request, error) {
+	r, err := resourceOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	segments := []string{"apis", r.group, r.version}
+	if r.namespaced {
+		segments = append(segments, "namespaces", namespace)
+	}
+	segments = append(segments, r.name)
+	if name != "" {
+		segments = append(segments, name)
+	}
+	req := c.rest.Verb(verb).AbsPath(segments...)
+	if r.as != "" {
+		req.SetHeader("Accept", "application/json;as="+r.as+";g=meta.k8s.io;v=v1")
+	} else {
+		req.SetHeader("Accept", "application/json")
+	}
+	return req, nil
+}
+
+// withTypeMeta sets apiVersion and kind, which the API server requires in a custom resource's body.
+func withTypeMeta(obj Object) error {
+	r, err := resourceOf(obj)
+	if err != nil {
+		return err
+	}
+	obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: r.group, Version: r.version, Kind: r.kind})
+	return nil
+}
+
+// do sends req with body (nil for none) and decodes the answer into into (nil to ignore it), which it zeroes
+// first: a field the answer omits must not survive from what into held before.
+func do(ctx context.Context, req *rest.Request, body any, into runtime.Object) error {
+	if body != nil {
+		data, ok := body.([]byte)
+		if !ok {
+			var err error
+			if data, err = json.Marshal(body); err != nil {
+				return err
+			}
+		}
+		req.Body(data)
+	}
+	raw, err := req.Do(ctx).Raw()
+	if err != nil {
+		return err
+	}
+	if into == nil {
+		return nil
+	}
+	v := reflect.ValueOf(into).Elem()
+	v.Set(reflect.Zero(v.Type()))
+	return json.Unmarshal(raw, into)
+}
+
+// Get reads the object key names into obj.
+func (c *Client) Get(ctx context.Context, key types.NamespacedName, obj runtime.Object) error {
+	req, err := c.request("GET", obj, key.Namespace, key.Name)
+	if err != nil {
+		return err
+	}
+	return do(ctx, req, nil, obj)
+}
+
+// ListOptions narrow a List.
+type ListOptions struct {
+	LabelSelector string
+	Limit         int64
+	Continue      string
+}
+
+// List reads one page of the namespace's objects into list.
+func (c *Client) List(ctx context.Context, namespace string, list runtime.Object, opts ListOptions) error {
+	req, err := c.request("GET", list, namespace, "")
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if opts.LabelSelector != "" {
+		q.Set("labelSelector", opts.LabelSelector)
+	}
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.FormatInt(opts.Limit, 10))
+	}
+	if opts.Continue != "" {
+		q.Set("continue", opts.Continue)
+	}
+	for k, vs := range q {
+		req.Param(k, vs[0])
+	}
+	return do(ctx, req, nil, list)
+}
+
+// Create creates obj and reads back what the API server stored.
+func (c *Client) Create(ctx context.Context, obj Object) error {
+	if err := withTypeMeta(obj); err != nil {
+		return err
+	}
+	req, err := c.request("POST", obj, obj.GetNamespace(), "")
+	if err != nil {
+		return err
+	}
+	req.SetHeader("Content-Type", "application/json")
+	return do(ctx, req, obj, obj)
+}
+
+// Update replaces obj (guarded by its resourceVersion) and reads back what the API server stored.
+func (c *Client) Update(ctx context.Context, obj Object) error {
+	if err := withTypeMeta(obj); err != nil {
+		return err
+	}
+	req, err := c.request("PUT", obj, obj.GetNamespace(), obj.GetName())
+	if err != nil {
+		return err
+	}
+	req.SetHeader("Content-Type", "application/json")
+	return do(ctx, req, obj, obj)
+}
+
+// MergePatch applies a JSON merge patch to obj and reads back the result.
+func (c *Client) MergePatch(ctx context.Context, obj Object, patch any) error {
+	req, err := c.request("PATCH", obj, obj.GetNamespace(), obj.GetName())
+	if err != nil {
+		return err
+	}
+	req.SetHeader("Content-Type", string(types.MergePatchType))
+	return do(ctx, req, patch, obj)
+}
+
+// Delete deletes obj with opts (preconditions, propagation).
+func (c *Client) Delete(ctx context.Context, obj Object, opts metav1.DeleteOptions) error {
+	req, err := c.request("DELETE", obj, obj.GetNamespace(), obj.GetName())
+	if err != nil {
+		return err
+	}
+	opts.APIVersion, opts.Kind = "meta.k8s.io/v1", "DeleteOptions"
+	req.SetHeader("Content-Type", "application/json")
+	return do(ctx, req, opts, nil)
+}
+
+// DeleteCollection deletes the namespace's objects of obj's kind that labelSelector selects.
+func (c *Client) DeleteCollection(ctx context.Context, namespace string, obj runtime.Object, labelSelector string) error {
+	req, err := c.request("DELETE", obj, namespace, "")
+	if err != nil {
+		return err
+	}
+	req.Param("labelSelector", labelSelector)
+	return do(ctx, req, nil, nil)
+}
