@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v jq >/dev/null; then
+if ! command -v jq >/dev/null || [ ! -x /usr/bin/time ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq jq >/dev/null
+    apt-get update -qq && apt-get install -y -qq jq time >/dev/null
   else
-    echo "bench: the kubectl reference needs jq (apt-get install jq)" >&2; exit 1
+    echo "bench: needs jq (the kubectl reference) and GNU time (peak RSS): apt-get install jq time" >&2; exit 1
   fi
 fi
 KUBEBUILDER_ASSETS="$(ENVTEST_WITH_KUBECTL=1 hack/envtest-assets.sh)"

@@ -12,15 +12,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // sample is one whole-process run.
 type sample struct {
 	wall  time.Duration
-	rssKB int64 // peak resident set
+	rssKB int64 // peak resident set; 0 when not measured
 	bytes int   // the answer's size
 }
 
@@ -36,11 +37,27 @@ func (b *bench) exec(ctx context.Context, im impl, action, payload string, env .
 	if err != nil {
 		return sample{}, fmt.Errorf("%s %s: %v: %s", im.name, action, err, truncate(out.String(), 500))
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss
+	return sample{wall: wall, bytes: len(bytes.TrimSpace(out.Bytes()))}, nil
+}
+
+// peakRSS runs impl once under GNU time for its peak resident set. The rusage of a child of this process
+// would not do: Linux starts a child's high-water mark at its parent's, and this process holds a client and
+// thousands of objects.
+func (b *bench) peakRSS(ctx context.Context, im impl, action, payload string, env ...string) (int64, error) {
+	if _, err := os.Stat("/usr/bin/time"); err != nil {
+		return 0, nil // not measured; hack/bench.sh installs it
 	}
-	return sample{wall: wall, rssKB: rss, bytes: len(bytes.TrimSpace(out.Bytes()))}, nil
+	f := filepath.Join(b.work, "rss")
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", "-f", "%M", "-o", f, im.exe, action, payload, "60")
+	cmd.Env = append(append(os.Environ(), im.env...), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%s %s under time: %v: %s", im.name, action, err, truncate(string(out), 500))
+	}
+	data, err := os.ReadFile(f)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
 }
 
 func truncate(s string, n int) string {
@@ -99,11 +116,16 @@ func (b *bench) repeat(ctx context.Context, r *report, action string, n, runs in
 			return err
 		}
 		step("%s, %d VMs: %s x%d", action, n, v.impl.name, runs)
+		rss, err := b.peakRSS(ctx, v.impl, action, path)
+		if err != nil {
+			return err
+		}
 		for range runs {
 			s, err := b.exec(ctx, v.impl, action, path)
 			if err != nil {
 				return err
 			}
+			s.rssKB = rss
 			r.add(action, n, v.impl.name, s)
 		}
 	}

@@ -70,6 +70,13 @@ func (s stats) cell() string {
 	return fmt.Sprintf("%s (%s–%s)", ms(s.median), ms(s.p10), ms(s.p90))
 }
 
+func mib(kb int64) string {
+	if kb == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+}
+
 func ratio(a, b stats) string {
 	if !a.ok || !b.ok || b.median == 0 {
 		return "—"
@@ -80,7 +87,7 @@ func ratio(a, b stats) string {
 func (r *report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s. Median wall time of whole processes in ms (10th–90th percentile), %d runs each (statuses at 10,000 VMs: fewer), against envtest (kube-apiserver and etcd on the same machine).\n\n", machine(), r.runs)
-	b.WriteString("| action | VMs | extension, labels | extension, objects | floor | kubectl+jq | extension ÷ floor | kubectl ÷ extension | answer bytes | extension peak RSS |\n")
+	b.WriteString("| action | VMs | extension, labels | extension, objects | floor | kubectl+jq | extension ÷ floor | kubectl ÷ extension | answer bytes | peak RSS, extension / floor |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, k := range r.order {
 		if k.action == "start-up" {
@@ -98,8 +105,8 @@ func (r *report) markdown() string {
 		if k.action == "statuses" {
 			n = fmt.Sprint(k.n)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %d | %.1f MiB |\n", k.action, n, labels.cell(), objects.cell(),
-			floor.cell(), script.cell(), ratio(ext, floor), ratio(script, ext), ext.bytes, float64(ext.rssKB)/1024)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %d | %s / %s |\n", k.action, n, labels.cell(), objects.cell(),
+			floor.cell(), script.cell(), ratio(ext, floor), ratio(script, ext), ext.bytes, mib(ext.rssKB), mib(floor.rssKB))
 	}
 	if m, ok := r.samples[key{"start-up", 0}]; ok {
 		fmt.Fprintf(&b, "\nStart-up, exec to the first connection to the API server: extension %s ms, floor %s ms.\n",
