@@ -39,5 +39,7 @@ func RESTConfig(conn translate.Connection) (*rest.Config, error) {
 	cfg.UserAgent = UserAgent
 	// A status ping across thousands of VMs pages through lists; client-go's default 5 QPS would throttle it.
 	cfg.QPS, cfg.Burst = 50, 100
+	// One short-lived process, a handful of requests: HTTP/2's connection set-up costs more than it saves.
+	cfg.NextProtos = []string{"http/1.1"}
 	return cfg, nil
 }
