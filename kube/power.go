@@ -15,8 +15,12 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-// listPage bounds each list response, so a namespace of any size costs bounded memory per round trip.
-const listPage = 500
+// Page sizes bound each list response, so a namespace of any size costs bounded memory per round trip:
+// a VM's metadata, in protobuf, is a tenth of the full object in JSON.
+const (
+	listPage     = 500
+	metadataPage = 1000
+)
 
 // staleLimit is how many out-of-date labels a statuses call reads one by one before it reads the whole
 // namespace instead.
@@ -104,7 +108,7 @@ func (in *Instances) labelledPowerState(ctx context.Context, id Identity) (state
 func (in *Instances) labelledPowerStates(ctx context.Context) (map[string]translate.PowerState, bool, error) {
 	states := map[string]translate.PowerState{}
 	var stale []Identity
-	err := in.eachPage(ctx, vmMetadataList, func(page runtime.Object) {
+	err := in.eachPage(ctx, vmMetadataList, metadataPage, func(page runtime.Object) {
 		list := page.(*metav1.PartialObjectMetadataList)
 		for i := range list.Items {
 			meta := &list.Items[i]
@@ -191,7 +195,7 @@ func vmMetadataList() runtime.Object {
 func (in *Instances) computedPowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
 	vmis := map[string]*kubevirtv1.VirtualMachineInstance{}
 	newVMIs := func() runtime.Object { return &kubevirtv1.VirtualMachineInstanceList{} }
-	err := in.eachPage(ctx, newVMIs, func(page runtime.Object) {
+	err := in.eachPage(ctx, newVMIs, listPage, func(page runtime.Object) {
 		list := page.(*kubevirtv1.VirtualMachineInstanceList)
 		for i := range list.Items {
 			vmis[list.Items[i].Name] = &list.Items[i]
@@ -202,7 +206,7 @@ func (in *Instances) computedPowerStates(ctx context.Context) (map[string]transl
 	}
 	states := map[string]translate.PowerState{}
 	newVMs := func() runtime.Object { return &kubevirtv1.VirtualMachineList{} }
-	err = in.eachPage(ctx, newVMs, func(page runtime.Object) {
+	err = in.eachPage(ctx, newVMs, listPage, func(page runtime.Object) {
 		list := page.(*kubevirtv1.VirtualMachineList)
 		for i := range list.Items {
 			vm := &list.Items[i]
@@ -219,8 +223,8 @@ const managedSelector = translate.LabelManagedBy + "=" + translate.ManagedBy
 
 // eachPage lists the managed objects of the namespace page by page, each into a fresh list from newList, and
 // hands each page to fn.
-func (in *Instances) eachPage(ctx context.Context, newList func() runtime.Object, fn func(runtime.Object)) error {
-	opts := ListOptions{LabelSelector: managedSelector, Limit: listPage}
+func (in *Instances) eachPage(ctx context.Context, newList func() runtime.Object, pageSize int64, fn func(runtime.Object)) error {
+	opts := ListOptions{LabelSelector: managedSelector, Limit: pageSize}
 	for {
 		list := newList()
 		if err := in.client.List(ctx, in.namespace, list, opts); err != nil {

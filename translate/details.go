@@ -29,6 +29,10 @@ const (
 	DetailNICModel         = "nic_model"
 	DetailWaitUntilRunning = "wait_until_running"
 	DetailReconcilerLease  = "reconciler_lease"
+	// DetailAllowedNamespaces is read from the extension's own details only, so that a host (or Instance)
+	// detail cannot widen it.
+	DetailAllowedNamespaces = "allowed_namespaces"
+	DetailInsecureTLS       = "tls_insecure_skip_verify"
 )
 
 // Levels are the externaldetails sub-maps in the order a key is looked up: most specific first.
@@ -124,6 +128,8 @@ type Connection struct {
 	Kubeconfig string
 	Context    string
 	Namespace  string
+	// InsecureTLS accepts a kubeconfig that turns TLS verification off; without it such a kubeconfig is refused.
+	InsecureTLS bool
 }
 
 // DefaultLogFile is where diagnostics go unless the log_file detail says otherwise. The management server runs
@@ -154,7 +160,46 @@ func (d Details) Connection() (Connection, error) {
 	if msg := dns1123Label(ns); msg != "" {
 		return Connection{}, d.invalid(DetailNamespace, "%q is not a Kubernetes namespace name: %s", ns, msg)
 	}
-	return Connection{Kubeconfig: kubeconfig, Context: d.Get(DetailContext), Namespace: ns}, nil
+	if why := d.namespaceRefused(ns); why != "" {
+		return Connection{}, d.invalid(DetailNamespace, "%q is refused: %s", ns, why)
+	}
+	insecure, err := d.boolean(DetailInsecureTLS, false)
+	if err != nil {
+		return Connection{}, err
+	}
+	return Connection{Kubeconfig: kubeconfig, Context: d.Get(DetailContext), Namespace: ns, InsecureTLS: insecure}, nil
+}
+
+// systemNamespaces are never a CloudStack host's: Kubernetes', OpenShift's, KubeVirt's, CDI's and the
+// reconciler's own. A trailing * matches any suffix.
+var systemNamespaces = []string{"kube-*", "openshift-*", "kubevirt", "cdi", DefaultReconcilerLease.Namespace}
+
+// namespaceRefused says why ns may not hold Instances, or "" when it may. The allow-list is the extension's
+// own detail: a host or Instance detail of that name is ignored, so it cannot widen the list.
+func (d Details) namespaceRefused(ns string) string {
+	for _, pattern := range systemNamespaces {
+		if matchName(pattern, ns) {
+			return "it is a system namespace (" + pattern + ")"
+		}
+	}
+	allowed := strings.TrimSpace(d.maps[len(levels)-1][DetailAllowedNamespaces])
+	if allowed == "" {
+		return ""
+	}
+	for _, pattern := range strings.Split(allowed, ",") {
+		if matchName(strings.TrimSpace(pattern), ns) {
+			return ""
+		}
+	}
+	return "the extension's " + DetailAllowedNamespaces + " detail does not list it (" + allowed + ")"
+}
+
+// matchName matches a name against a pattern that is a name or a prefix followed by *.
+func matchName(pattern, name string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(name, prefix)
+	}
+	return pattern == name
 }
 
 // LeaseRef names the companion reconciler's heartbeat Lease.

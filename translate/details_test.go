@@ -170,3 +170,59 @@ func TestReconcilerLease(t *testing.T) {
 		})
 	}
 }
+
+func TestNamespaceGuard(t *testing.T) {
+	tests := []struct {
+		name    string
+		ns      string
+		ext     map[string]string // the extension's details
+		host    map[string]string // extra host details
+		wantErr string
+	}{
+		{name: "an ordinary namespace", ns: "tenant-a"},
+		{name: "kube-system", ns: "kube-system", wantErr: "system namespace (kube-*)"},
+		{name: "kube-public", ns: "kube-public", wantErr: "system namespace (kube-*)"},
+		{name: "KubeVirt's", ns: "kubevirt", wantErr: "system namespace (kubevirt)"},
+		{name: "CDI's", ns: "cdi", wantErr: "system namespace (cdi)"},
+		{name: "OpenShift's", ns: "openshift-cnv", wantErr: "system namespace (openshift-*)"},
+		{name: "the reconciler's", ns: "cloudstack-kubevirt-system", wantErr: "system namespace"},
+		{name: "a name that only starts like kube", ns: "kubernetes-tenant"},
+		{name: "listed by the allow-list", ns: "tenant-a", ext: map[string]string{"allowed_namespaces": "tenant-*, shared"}},
+		{name: "listed exactly", ns: "shared", ext: map[string]string{"allowed_namespaces": "tenant-*, shared"}},
+		{name: "not on the allow-list", ns: "other", ext: map[string]string{"allowed_namespaces": "tenant-*, shared"},
+			wantErr: "allowed_namespaces detail does not list it"},
+		{name: "the allow-list cannot admit a system namespace", ns: "kube-system", ext: map[string]string{"allowed_namespaces": "kube-*"},
+			wantErr: "system namespace"},
+		{name: "a host detail cannot widen the allow-list", ns: "other",
+			ext: map[string]string{"allowed_namespaces": "tenant-*"}, host: map[string]string{"allowed_namespaces": "other"},
+			wantErr: "allowed_namespaces detail does not list it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := map[string]string{"kubeconfig": "/etc/kv/kc", "namespace": tt.ns}
+			for k, v := range tt.host {
+				host[k] = v
+			}
+			p := &Payload{ExternalDetails: ExternalDetails{Host: host, Extension: tt.ext}}
+			_, err := p.Details().Connection()
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+			require.ErrorContains(t, err, "detail namespace")
+		})
+	}
+}
+
+func TestInsecureTLSDetail(t *testing.T) {
+	for value, want := range map[string]bool{"": false, "false": false, "true": true} {
+		p := &Payload{ExternalDetails: ExternalDetails{Host: map[string]string{"kubeconfig": "/kc", "namespace": "ns", "tls_insecure_skip_verify": value}}}
+		conn, err := p.Details().Connection()
+		require.NoError(t, err)
+		assert.Equal(t, want, conn.InsecureTLS, value)
+	}
+	p := &Payload{ExternalDetails: ExternalDetails{Host: map[string]string{"kubeconfig": "/kc", "namespace": "ns", "tls_insecure_skip_verify": "yes please"}}}
+	_, err := p.Details().Connection()
+	require.ErrorContains(t, err, "tls_insecure_skip_verify")
+}

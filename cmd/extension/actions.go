@@ -47,6 +47,9 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Insecure {
+		log.Warn("TLS verification of the API server is off, as the detail " + translate.DetailInsecureTLS + " allows")
+	}
 	lease, trustLabels, err := p.Details().ReconcilerLease()
 	if err != nil {
 		return nil, err
