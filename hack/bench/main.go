@@ -82,6 +82,10 @@ func run() error {
 	if err := b.setUp(ctx, o.sizes); err != nil {
 		return err
 	}
+	// Loading thousands of objects leaves the API server and etcd busy for a while (compaction, caches);
+	// the first case would pay for it.
+	step("letting the API server settle")
+	time.Sleep(15 * time.Second)
 	report, err := b.measure(ctx, o.sizes)
 	if err != nil {
 		return err
