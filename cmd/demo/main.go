@@ -16,14 +16,11 @@ import (
 	"runtime"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
@@ -94,17 +91,7 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 // prepareCluster creates what an operator sets up once per CloudStack host: the namespace and the network
 // attachment of the guest VLAN.
 func prepareCluster(ctx context.Context, c client.Client) error {
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
-		return err
-	}
-	nad := &unstructured.Unstructured{}
-	nad.SetGroupVersionKind(kube.NetworkAttachmentDefinitionGVK)
-	nad.SetNamespace(namespace)
-	nad.SetName("vlan-1577")
-	if err := unstructured.SetNestedField(nad.Object, `{"cniVersion":"0.3.1","type":"bridge","bridge":"br-guest","vlan":1577}`, "spec", "config"); err != nil {
-		return err
-	}
-	return c.Create(ctx, nad)
+	return fixture.HostNamespace(ctx, c, namespace, 1577)
 }
 
 func buildExtension(dir string) (string, error) {

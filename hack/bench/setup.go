@@ -7,19 +7,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
@@ -45,14 +43,14 @@ func (b *bench) setUp(ctx context.Context, sizes []int) error {
 		return err
 	}
 	for _, ns := range append(namespaces(sizes), opsNamespace, translate.DefaultReconcilerLease.Namespace) {
-		if err := b.createNamespace(ctx, ns); err != nil {
+		if err := fixture.HostNamespace(ctx, b.env.Client, ns, 1577); err != nil {
 			return err
 		}
 	}
 	for _, n := range sizes {
 		step("loading %d VMs into %s", n, sizeNamespace(n))
 		start := time.Now()
-		if err := parallel(n, 16, func(i int) error { return b.createVM(ctx, sizeNamespace(n), i, i%2 == 0) }); err != nil {
+		if err := fixture.Parallel(n, 16, func(i int) error { return b.createVM(ctx, sizeNamespace(n), i, i%2 == 0) }); err != nil {
 			return err
 		}
 		step("  in %v", time.Since(start).Round(time.Second))
@@ -66,25 +64,6 @@ func namespaces(sizes []int) []string {
 		out = append(out, sizeNamespace(n))
 	}
 	return out
-}
-
-// createNamespace makes ns and the attachment the Instances' NIC (VLAN 1577) uses.
-func (b *bench) createNamespace(ctx context.Context, ns string) error {
-	c := b.env.Client
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !kerrors.IsAlreadyExists(err) {
-		return err
-	}
-	nad := &unstructured.Unstructured{}
-	nad.SetGroupVersionKind(kube.NetworkAttachmentDefinitionGVK)
-	nad.SetNamespace(ns)
-	nad.SetName("vlan-1577")
-	if err := unstructured.SetNestedField(nad.Object, `{"cniVersion":"0.3.1","type":"bridge","bridge":"br-guest","vlan":1577}`, "spec", "config"); err != nil {
-		return err
-	}
-	if err := c.Create(ctx, nad); err != nil && !kerrors.IsAlreadyExists(err) {
-		return err
-	}
-	return nil
 }
 
 // instance is the i-th CloudStack Instance of a namespace.
@@ -212,27 +191,4 @@ func (b *bench) heartbeat(ctx context.Context) error {
 		}
 	}()
 	return nil
-}
-
-// parallel runs fn for 0..n-1 on workers goroutines and returns the first error.
-func parallel(n, workers int, fn func(int) error) error {
-	work := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range work {
-				if err := fn(i); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	return <-errs
 }

@@ -10,13 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -29,22 +28,7 @@ const badImage = "registry.invalid/missing:latest"
 // namespace creates ns (once) with the NetworkAttachmentDefinitions the tests' NICs use.
 func namespace(t *testing.T, ns string) {
 	t.Helper()
-	ctx := t.Context()
-	err := s.client.Create(ctx, namespaceObject(ns))
-	if err != nil && !isAlreadyExists(err) {
-		require.NoError(t, err)
-	}
-	for _, vlan := range []string{"1577", "1578"} {
-		nad := &unstructured.Unstructured{}
-		nad.SetGroupVersionKind(kube.NetworkAttachmentDefinitionGVK)
-		nad.SetNamespace(ns)
-		nad.SetName("vlan-" + vlan)
-		config := fmt.Sprintf(`{"cniVersion":"0.3.1","type":"bridge","bridge":"br-guest","vlan":%s}`, vlan)
-		require.NoError(t, unstructured.SetNestedField(nad.Object, config, "spec", "config"))
-		if err := s.client.Create(ctx, nad); err != nil && !isAlreadyExists(err) {
-			require.NoError(t, err)
-		}
-	}
+	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, 1577, 1578))
 }
 
 func isAlreadyExists(err error) bool {

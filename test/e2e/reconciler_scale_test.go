@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -113,7 +114,7 @@ func populateReconcilerScale(b *testing.B) {
 		if err := s.client.Create(ctx, namespaceObject(reconcilerScaleNamespace)); err != nil && !isAlreadyExists(err) {
 			b.Fatal(err)
 		}
-		if err := parallel(reconcilerScaleVMs, 16, func(i int) error {
+		if err := fixture.Parallel(reconcilerScaleVMs, 16, func(i int) error {
 			in := scaleInstance(i)
 			in.ID = int64(200000 + i)
 			in.Name = fmt.Sprintf("i-3-%d-VM", in.ID)
@@ -124,29 +125,6 @@ func populateReconcilerScale(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
-}
-
-// parallel runs fn for 0..n-1 on workers goroutines; AlreadyExists counts as done, so a rerun resumes.
-func parallel(n, workers int, fn func(int) error) error {
-	work := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range work {
-				if err := fn(i); err != nil && !isAlreadyExists(err) {
-					errs <- err
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	return <-errs
 }
 
 func setVMIPhase(ctx context.Context, name string, phase kubevirtv1.VirtualMachineInstancePhase) error {

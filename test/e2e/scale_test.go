@@ -12,6 +12,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -30,7 +31,7 @@ func populateScale(tb testing.TB) {
 		if err := s.client.Create(ctx, namespaceObject(scaleNamespace)); err != nil && !isAlreadyExists(err) {
 			tb.Fatal(err)
 		}
-		if err := parallel(scaleVMs, 16, func(i int) error {
+		if err := fixture.Parallel(scaleVMs, 16, func(i int) error {
 			in := scaleInstance(i)
 			if i%2 == 1 {
 				return createVMWithVMI(ctx, scaleNamespace, in, "")
