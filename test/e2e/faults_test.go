@@ -120,4 +120,3 @@ current-context: c
 	require.NoError(t, os.WriteFile(path, []byte(kc), 0o600))
 	return path
 }
-
