@@ -85,10 +85,22 @@ func margin(timeout time.Duration) time.Duration {
 	return min(max(timeout/10, time.Second), 10*time.Second, timeout/2)
 }
 
+// maxPayload is far above any payload CloudStack writes (a few KiB: the Instance, its NICs and details), and
+// keeps a runaway file from costing the management server memory.
+const maxPayload = 4 << 20
+
 func readPayload(path string) (*translate.Payload, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the payload file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the payload file %s: %w", path, err)
+	}
+	if len(data) > maxPayload {
+		return nil, fmt.Errorf("payload file %s is larger than %d MiB, far more than CloudStack writes: not a CloudStack payload", path, maxPayload>>20)
 	}
 	return translate.ParsePayload(data)
 }
