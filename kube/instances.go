@@ -181,11 +181,18 @@ func splitRef(ref, defaultNamespace string) (namespace, name string) {
 // Stop sets the VM's run strategy to Halted and waits until its VMI is gone. A VM that does not exist is
 // already stopped.
 func (in *Instances) Stop(ctx context.Context, id Identity) error {
-	vm, err := in.get(ctx, id)
-	if err != nil || vm == nil {
-		return err
-	}
-	if err := in.setRunStrategy(ctx, vm, kubevirtv1.RunStrategyHalted); err != nil {
+	gone := false
+	// The patch is guarded by the resourceVersion read; a concurrent write (KubeVirt's status, the
+	// reconciler's label) makes it conflict, and the read is done again.
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		vm, err := in.get(ctx, id)
+		if err != nil || vm == nil {
+			gone = vm == nil
+			return err
+		}
+		return in.setRunStrategy(ctx, vm, kubevirtv1.RunStrategyHalted)
+	})
+	if err != nil || gone {
 		return err
 	}
 	return in.waitStopped(ctx, id.Name)
