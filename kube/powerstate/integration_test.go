@@ -18,6 +18,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,6 +65,12 @@ var replicas atomic.Int64
 // leader election), so that tests do not share them.
 func startReconciler(t *testing.T, lease string, namespaces ...string) *replica {
 	t.Helper()
+	return startReconcilerAt(t, env.Config, lease, namespaces...)
+}
+
+// startReconcilerAt is startReconciler reaching the API server through cfg.
+func startReconcilerAt(t *testing.T, cfg *rest.Config, lease string, namespaces ...string) *replica {
+	t.Helper()
 	r := &replica{metrics: prometheus.NewRegistry()}
 	r.config = powerstate.Config{
 		Namespaces: namespaces, HeartbeatNamespace: leaseNamespace, HeartbeatLease: lease,
@@ -72,7 +79,7 @@ func startReconciler(t *testing.T, lease string, namespaces ...string) *replica 
 		LeaderElection: true, LeaderElectionID: lease + "-leader",
 		MetricsAddr: "0", ProbeAddr: "0", Workers: 4, Registry: r.metrics,
 	}
-	mgr, err := powerstate.NewManager(env.Config, r.config)
+	mgr, err := powerstate.NewManager(cfg, r.config)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
