@@ -1,5 +1,5 @@
 # Shorthands for the README's commands.
-.PHONY: demo test bench
+.PHONY: demo test bench dist
 
 demo:
 	go run ./cmd/demo
@@ -9,3 +9,6 @@ test:
 
 bench:
 	hack/bench.sh
+
+dist:
+	hack/dist.sh

@@ -3,6 +3,7 @@
 // CloudStack runs it as `extension <action> <payload-file> <timeout-seconds>`, reads stdout (stderr merged into
 // it) only after it exits, and treats a non-zero exit as failure. So it never reads stdin, writes exactly one
 // JSON object to stdout and nothing to stderr, logs to a file, and answers before the timeout.
+// `extension version` prints the build, so an operator can compare management servers.
 package main
 
 import (
@@ -31,6 +32,12 @@ func main() {
 // run is the whole process: parse argv, read the payload, act, answer. It returns the exit code.
 func run(args []string, stdout *os.File, start time.Time) int {
 	out := newAnswerer(stdout)
+	if len(args) == 1 && args[0] == "version" {
+		if err := out.write(buildVersion()); err != nil {
+			return exitFailed
+		}
+		return exitOK
+	}
 	if len(args) != 3 {
 		return out.fail(exitUsage, fmt.Errorf("usage: extension <action> <payload-file> <timeout-seconds> (got %d arguments)", len(args)))
 	}

@@ -127,3 +127,13 @@ func TestLargeAnswerDoesNotBlock(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &answer))
 	assert.Len(t, answer.PowerState, 10000)
 }
+
+func TestVersion(t *testing.T) {
+	code, out := runCaptured(t, "version")
+	assert.Equal(t, exitOK, code)
+	var v versionAnswer
+	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
+	assert.Equal(t, "success", v.Status)
+	assert.Equal(t, "dev", v.Version, "unstamped builds say so")
+	assert.True(t, strings.HasPrefix(v.Go, "go"))
+}
