@@ -271,3 +271,25 @@ func (c *Client) DeleteCollection(ctx context.Context, namespace string, obj run
 	req.Param("labelSelector", labelSelector)
 	return do(ctx, req, nil, nil)
 }
+
+// Raw sends one request to path (absolute, with its query) and returns the body; body is sent as JSON when
+// not nil. It serves the check action's probes of discovery, version and access reviews.
+func (c *Client) Raw(ctx context.Context, verb, path string, body any) ([]byte, error) {
+	u, err := url.Parse(path)
+	if err != nil {
+		return nil, err
+	}
+	req := c.rest.Verb(verb).AbsPath(u.Path)
+	for k, vs := range u.Query() {
+		req.Param(k, vs[0])
+	}
+	req.SetHeader("Accept", "application/json")
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		req.SetHeader("Content-Type", "application/json").Body(data)
+	}
+	return req.Do(ctx).Raw()
+}

@@ -35,9 +35,16 @@ type call struct {
 }
 
 func dispatch(ctx context.Context, action string, p *translate.Payload, log *slog.Logger, rollback time.Duration) (any, error) {
+	if action == "check" {
+		answer, ok := check(ctx, p, log)
+		if !ok {
+			return nil, checkFailed{answer}
+		}
+		return answer, nil
+	}
 	act, ok := actions[action]
 	if !ok {
-		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status and statuses", truncate(action, 200))
+		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status, statuses, and check (a custom action)", truncate(action, 200))
 	}
 	conn, err := p.Details().Connection()
 	if err != nil {

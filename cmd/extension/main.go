@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,6 +66,12 @@ func run(args []string, stdout *os.File, start time.Time) int {
 	}
 	log := logger(payload.Details().LogFile()).With("action", action, "instance", payload.InstanceName())
 	answer, err := dispatch(ctx, action, payload, log, margin(timeout))
+	var failedCheck checkFailed
+	if errors.As(err, &failedCheck) {
+		// The table is the answer; the exit code says something blocks Instances.
+		_ = out.write(failedCheck.answer)
+		return exitFailed
+	}
 	if err != nil {
 		log.Error("failed", "error", err, "elapsed", time.Since(start))
 		return out.fail(exitFailed, fmt.Errorf("%s: %w", action, err))

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// checkAnswer is a table CloudStack's UI renders (printmessage), for a custom action or the shell.
+type checkAnswer struct {
+	Status       string         `json:"status"`
+	PrintMessage string         `json:"printmessage"`
+	Message      []kube.Finding `json:"message"`
+}
+
+// check reports, one line each, what works and what does not between this management server and the
+// cluster for the payload's host (and Instance, when the payload has one). It fails when something blocks
+// Instances.
+func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAnswer, bool) {
+	var lines []kube.Finding
+	add := func(f ...kube.Finding) { lines = append(lines, f...) }
+	answer := func() (checkAnswer, bool) {
+		ok := true
+		for _, l := range lines {
+			ok = ok && l.Result != kube.Fail
+			log.Info("check", "check", l.Check, "result", l.Result, "detail", l.Detail)
+		}
+		status := "success"
+		if !ok {
+			status = "error"
+		}
+		return checkAnswer{Status: status, PrintMessage: "true", Message: lines}, ok
+	}
+
+	conn, err := p.Details().Connection()
+	if err != nil {
+		add(kube.Finding{Check: "details", Result: kube.Fail, Detail: err.Error()})
+		return answer()
+	}
+	add(kube.Finding{Check: "details", Result: kube.Pass, Detail: "namespace " + conn.Namespace + ", kubeconfig " + conn.Kubeconfig})
+	cfg, err := kube.RESTConfig(conn)
+	if err != nil {
+		add(kube.Finding{Check: "kubeconfig", Result: kube.Fail, Detail: err.Error()})
+		return answer()
+	}
+	tls := "TLS verified"
+	if cfg.Insecure {
+		tls = "TLS NOT verified (tls_insecure_skip_verify)"
+	}
+	add(kube.Finding{Check: "kubeconfig", Result: kube.Pass, Detail: "readable, server " + cfg.Host + ", " + tls})
+	clock := kube.NewServerClock(cfg)
+	c, err := kube.NewClient(cfg)
+	if err != nil {
+		add(kube.Finding{Check: "kubeconfig", Result: kube.Fail, Detail: err.Error()})
+		return answer()
+	}
+	api := c.CheckAPI(ctx, cfg.Host)
+	add(api...)
+	if api[0].Result == kube.Fail {
+		return answer()
+	}
+	add(c.CheckAPIs(ctx)...)
+	in := kube.NewInstances(c, conn.Namespace, nil)
+	vm, instance := probeVM(p, conn.Namespace)
+	add(in.CheckNamespace(ctx, vm), in.CheckPermissions(ctx))
+	if instance {
+		add(in.CheckNetworks(ctx, vm))
+	}
+	if lease, ok, err := p.Details().ReconcilerLease(); err != nil {
+		add(kube.Finding{Check: "reconciler", Result: kube.Fail, Detail: err.Error()})
+	} else if ok {
+		add(in.CheckHeartbeat(ctx, lease, clock))
+	} else {
+		add(kube.Finding{Check: "reconciler", Result: kube.Pass, Detail: "not used (reconciler_lease=none): status calls read every VM and VMI"})
+	}
+	return answer()
+}
+
+// probeVM is the payload's Instance as a VM when the payload has one, else a small stand-in: what the check
+// dry-runs to see that the namespace exists and takes a VirtualMachine.
+func probeVM(p *translate.Payload, namespace string) (*kubevirtv1.VirtualMachine, bool) {
+	if p.VM != nil {
+		if spec, err := p.Details().Spec(); err == nil {
+			if vm, err := translate.VirtualMachine(p, namespace, spec); err == nil {
+				return vm, true
+			}
+		}
+	}
+	return &kubevirtv1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{Name: "cloudstack-kubevirt-check", Namespace: namespace,
+			Labels: map[string]string{translate.LabelManagedBy: translate.ManagedBy}},
+		Spec: kubevirtv1.VirtualMachineSpec{
+			RunStrategy: ptr.To(kubevirtv1.RunStrategyHalted),
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{
+				Domain: kubevirtv1.DomainSpec{Memory: &kubevirtv1.Memory{Guest: ptr.To(resource.MustParse("64Mi"))}},
+			}},
+		},
+	}, false
+}
+
+// checkFailed carries a check's table when something blocks Instances.
+type checkFailed struct{ answer checkAnswer }
+
+func (e checkFailed) Error() string { return "the check found what blocks Instances" }
