@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Registers the extension with CloudStack through CloudMonkey (cmk), the steps the UI walks through: the
+# extension, a Cluster registered with it, a Host whose details name the namespace, a Template whose details
+# name the image, optionally a compute offering mapped to a KubeVirt instancetype, and the check custom action.
+# Idempotent: what exists by name is reused. Needs cmk configured for an admin (cmk set url/apikey/secretkey), and jq.
+#
+#   ZONE_ID=… POD_ID=… OS_TYPE_ID=… hack/register.sh
+#
+# Settings (environment, defaults):
+#   NAME=KubeVirt  CLUSTER=kubevirt-1  HOST_NAMESPACE=cloudstack-host-1
+#   KUBECONFIG_PATH=/etc/cloudstack/kubevirt/kubeconfig   (on every management server)
+#   IMAGE=quay.io/containerdisks/fedora:43  TEMPLATE=fedora-43-kubevirt
+#   INSTANCETYPE=  (e.g. u1.medium: also create the offering OFFERING=kubevirt-u1-medium)
+set -euo pipefail
+
+: "${ZONE_ID:?set ZONE_ID}" "${POD_ID:?set POD_ID}" "${OS_TYPE_ID:?set OS_TYPE_ID}"
+NAME="${NAME:-KubeVirt}"
+CLUSTER="${CLUSTER:-kubevirt-1}"
+HOST_NAMESPACE="${HOST_NAMESPACE:-cloudstack-host-1}"
+KUBECONFIG_PATH="${KUBECONFIG_PATH:-/etc/cloudstack/kubevirt/kubeconfig}"
+IMAGE="${IMAGE:-quay.io/containerdisks/fedora:43}"
+TEMPLATE="${TEMPLATE:-fedora-43-kubevirt}"
+INSTANCETYPE="${INSTANCETYPE:-}"
+OFFERING="${OFFERING:-kubevirt-${INSTANCETYPE//./-}}"
+CMK="${CMK:-cmk}"
+
+cmk() { "$CMK" -o json "$@"; }
+say() { echo "register: $*" >&2; }
+# first_id <json> <list key>: the id of the first listed item, or nothing.
+first_id() { jq -r --arg k "$2" '.[$k][0].id // empty' <<<"$1"; }
+
+ext_id="$(first_id "$(cmk list extensions name="$NAME")" extension)"
+if [ -z "$ext_id" ]; then
+  ext_id="$(cmk create extension name="$NAME" type=Orchestrator path=kubevirt-extension \
+    description="Runs Instances as KubeVirt VirtualMachines" orchestratorrequirespreparevm=true \
+    "details[0].key=kubeconfig" "details[0].value=$KUBECONFIG_PATH" | jq -r '.extension.id')"
+  say "created extension $NAME ($ext_id)"
+else
+  say "extension $NAME exists ($ext_id)"
+fi
+
+cluster_id="$(first_id "$(cmk list clusters name="$CLUSTER" zoneid="$ZONE_ID")" cluster)"
+if [ -z "$cluster_id" ]; then
+  cluster_id="$(cmk add cluster zoneid="$ZONE_ID" podid="$POD_ID" clustername="$CLUSTER" hypervisor=External \
+    clustertype=CloudManaged extensionid="$ext_id" | jq -r '.cluster[0].id')"
+  say "added cluster $CLUSTER ($cluster_id), registered with $NAME"
+else
+  say "cluster $CLUSTER exists ($cluster_id)"
+fi
+
+host_name="kubevirt-$HOST_NAMESPACE"
+host_id="$(first_id "$(cmk list hosts name="$host_name" clusterid="$cluster_id")" host)"
+if [ -z "$host_id" ]; then
+  # The URL only names the host; username and password are required by addHost and unused by the extension.
+  host_id="$(cmk add host zoneid="$ZONE_ID" podid="$POD_ID" clusterid="$cluster_id" hypervisor=External \
+    url="http://$host_name" username=unused password=unused \
+    "externaldetails[0].key=namespace" "externaldetails[0].value=$HOST_NAMESPACE" | jq -r '.host[0].id')"
+  say "added host $host_name ($host_id) mapped to namespace $HOST_NAMESPACE"
+else
+  say "host $host_name exists ($host_id)"
+fi
+
+template_id="$(first_id "$(cmk list templates templatefilter=all name="$TEMPLATE" zoneid="$ZONE_ID")" template)"
+if [ -z "$template_id" ]; then
+  # The URL is not downloaded for External templates; the image detail is what the extension boots.
+  template_id="$(cmk register template name="$TEMPLATE" displaytext="$TEMPLATE" zoneids="$ZONE_ID" \
+    hypervisor=External extensionid="$ext_id" format=RAW url="http://kubevirt.invalid/$TEMPLATE" \
+    ostypeid="$OS_TYPE_ID" "externaldetails[0].key=image" "externaldetails[0].value=$IMAGE" | jq -r '.template[0].id')"
+  say "registered template $TEMPLATE ($template_id) booting $IMAGE"
+else
+  say "template $TEMPLATE exists ($template_id)"
+fi
+
+if [ -n "$INSTANCETYPE" ]; then
+  offering_id="$(first_id "$(cmk list serviceofferings name="$OFFERING")" serviceoffering)"
+  if [ -z "$offering_id" ]; then
+    offering_id="$(cmk create serviceoffering name="$OFFERING" displaytext="KubeVirt $INSTANCETYPE" \
+      cpunumber=1 cpuspeed=1000 memory=1024 \
+      "externaldetails[0].key=instancetype" "externaldetails[0].value=$INSTANCETYPE" | jq -r '.serviceoffering.id')"
+    say "created offering $OFFERING ($offering_id) mapped to instancetype $INSTANCETYPE"
+  else
+    say "offering $OFFERING exists ($offering_id)"
+  fi
+fi
+
+action_id="$(first_id "$(cmk list customactions extensionid="$ext_id" name=check)" extensioncustomaction)"
+if [ -z "$action_id" ]; then
+  action_id="$(cmk add customaction extensionid="$ext_id" name=check resourcetype=VirtualMachine \
+    description="What works and what does not between CloudStack and the cluster" allowedroletypes=Admin \
+    timeout=60 successmessage="All checks passed" errormessage="A check failed" | jq -r '.extensioncustomaction.id')"
+  say "added custom action check ($action_id)"
+else
+  say "custom action check exists ($action_id)"
+fi
+say "done: deploy an Instance in zone $ZONE_ID with template $TEMPLATE"
