@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -123,6 +125,7 @@ func (d *driver) lifecycle(ctx context.Context) error {
 		what, action, state string
 		nics                bool
 	}{
+		{"troubleshoot: check (also a custom action)", "check", "Starting", true},
 		{"deploy: prepare", "prepare", "Starting", true},
 		{"deploy: create", "create", "Starting", true},
 		{"ping (4.21: one status per VM)", "status", "Running", false},
@@ -143,7 +146,11 @@ func (d *driver) lifecycle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(d.out, "\n-- %s\n$ kubevirt-extension %s <payload.json> 60\n%s\n   exit %d in %s", step.what, step.action, res.Output, res.ExitCode, res.Elapsed.Round(time.Millisecond))
+		output := res.Output
+		if step.action == "check" {
+			output = renderTable(output)
+		}
+		fmt.Fprintf(d.out, "\n-- %s\n$ kubevirt-extension %s <payload.json> 60\n%s\n   exit %d in %s", step.what, step.action, output, res.ExitCode, res.Elapsed.Round(time.Millisecond))
 		switch step.action {
 		case "status":
 			fmt.Fprintf(d.out, "; CloudStack reads %s", cloudstacksim.ParseStatus(res))
@@ -182,4 +189,21 @@ func errOrEmpty(err error) string {
 		return "(" + err.Error() + ")"
 	}
 	return ""
+}
+
+// renderTable shows a printmessage answer as CloudStack's UI does: a row per entry.
+func renderTable(output string) string {
+	var answer struct {
+		Status  string
+		Message []struct{ Check, Result, Detail string }
+	}
+	if err := json.Unmarshal([]byte(output), &answer); err != nil || len(answer.Message) == 0 {
+		return output
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"status":%q,"printmessage":"true","message":[...]}, which CloudStack's UI shows as:`, answer.Status)
+	for _, m := range answer.Message {
+		fmt.Fprintf(&b, "\n   %-4s  %-11s %s", m.Result, m.Check, m.Detail)
+	}
+	return b.String()
 }
