@@ -58,7 +58,7 @@ func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func run(args []string) error {
 	if len(args) < 4 || args[0] != "-o" || args[1] != "json" {
-		return fmt.Errorf("usage: cmk -o json <verb> <noun> key=value...")
+		return fmt.Errorf("usage: cmk -o json <verb> <noun> key=value")
 	}
 	api := strings.ToLower(args[2] + args[3])
 	params := map[string]string{}
