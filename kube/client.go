@@ -45,13 +45,13 @@ func RESTConfig(conn translate.Connection) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// checkKubeconfigFile refuses a kubeconfig that is not a regular file or that others may write: whoever can
-// write it can point the extension, and its credentials, anywhere.
+// checkKubeconfigFile refuses a kubeconfig that is not a regular file (a symbolic link included) or that others
+// may write: whoever can write it can point the extension, and its credentials, anywhere.
 func checkKubeconfigFile(path string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("kubeconfig %s is not an absolute path", path)
 	}
-	info, err := os.Stat(path)
+	info, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("kubeconfig %s does not exist on this management server: copy it to every management server", path)
 	}
@@ -61,8 +61,8 @@ func checkKubeconfigFile(path string) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("kubeconfig %s is not a regular file (%s)", path, info.Mode().Type())
 	}
-	if info.Mode().Perm()&0o002 != 0 {
-		return fmt.Errorf("kubeconfig %s is writable by every user (mode %04o): chmod o-w it (0600, owned by the cloud user, is best)", path, info.Mode().Perm())
+	if info.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("kubeconfig %s is writable by other users (mode %04o): chmod go-w it (0600, owned by the cloud user, is best)", path, info.Mode().Perm())
 	}
 	return nil
 }

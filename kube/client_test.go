@@ -41,6 +41,9 @@ func TestRESTConfigChecksTheKubeconfig(t *testing.T) {
 	verified := write("verified", "certificate-authority-data: "+testCA, 0o600)
 	insecure := write("insecure", "insecure-skip-tls-verify: true", 0o600)
 	worldWritable := write("world-writable", "certificate-authority-data: "+testCA, 0o666)
+	groupWritable := write("group-writable", "certificate-authority-data: "+testCA, 0o620)
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(verified, link))
 	tests := []struct {
 		name     string
 		conn     translate.Connection
@@ -50,7 +53,9 @@ func TestRESTConfigChecksTheKubeconfig(t *testing.T) {
 		{name: "a private kubeconfig that verifies TLS", conn: translate.Connection{Kubeconfig: verified}},
 		{name: "missing", conn: translate.Connection{Kubeconfig: filepath.Join(dir, "nope")}, wantErr: "does not exist on this management server"},
 		{name: "a directory", conn: translate.Connection{Kubeconfig: dir}, wantErr: "is not a regular file"},
-		{name: "writable by every user", conn: translate.Connection{Kubeconfig: worldWritable}, wantErr: "writable by every user (mode 0666)"},
+		{name: "writable by every user", conn: translate.Connection{Kubeconfig: worldWritable}, wantErr: "writable by other users (mode 0666)"},
+		{name: "writable by the group", conn: translate.Connection{Kubeconfig: groupWritable}, wantErr: "writable by other users (mode 0620)"},
+		{name: "a symbolic link", conn: translate.Connection{Kubeconfig: link}, wantErr: "is not a regular file"},
 		{name: "relative", conn: translate.Connection{Kubeconfig: "kubeconfig"}, wantErr: "not an absolute path"},
 		{name: "TLS verification off, not accepted", conn: translate.Connection{Kubeconfig: insecure}, wantErr: "turns TLS verification off"},
 		{name: "TLS verification off, accepted by the detail", conn: translate.Connection{Kubeconfig: insecure, InsecureTLS: true}, insecure: true},

@@ -215,6 +215,14 @@ func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualM
 // Delete removes the VM and every DataVolume made for the Instance, and waits until the VM is gone. An
 // Instance with nothing left is already deleted.
 func (in *Instances) Delete(ctx context.Context, id Identity) error {
+	if err := in.remove(ctx, id); err != nil {
+		return err
+	}
+	return in.waitGone(ctx, id.Name)
+}
+
+// remove deletes the VM and the Instance's DataVolumes without waiting for KubeVirt to finish.
+func (in *Instances) remove(ctx context.Context, id Identity) error {
 	vm, err := in.get(ctx, id)
 	if err != nil {
 		return err
@@ -229,10 +237,7 @@ func (in *Instances) Delete(ctx context.Context, id Identity) error {
 			return explain(err, "delete VirtualMachine "+in.ref(id.Name))
 		}
 	}
-	if err := in.deleteDataVolumes(ctx, id); err != nil {
-		return err
-	}
-	return in.waitGone(ctx, id.Name)
+	return in.deleteDataVolumes(ctx, id)
 }
 
 // deleteDataVolumes removes the Instance's DataVolumes. KubeVirt's owner references would let the garbage
@@ -328,8 +333,9 @@ func (in *Instances) Create(ctx context.Context, desired *kubevirtv1.VirtualMach
 	rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 	defer cancel()
 	id := Identity{Name: desired.Name, UUID: desired.Labels[translate.LabelInstanceUUID]}
-	if rbErr := in.Delete(rbCtx, id); rbErr != nil {
+	// Not waiting for the guest to go: the answer, with the real cause, must reach CloudStack before its timeout.
+	if rbErr := in.remove(rbCtx, id); rbErr != nil {
 		return fmt.Errorf("%w; removing the VirtualMachine again also failed: %v", err, rbErr)
 	}
-	return fmt.Errorf("%w (the VirtualMachine was removed again)", err)
+	return fmt.Errorf("%w (the VirtualMachine is being removed again)", err)
 }

@@ -134,11 +134,15 @@ func (in *Instances) labelledPowerStates(ctx context.Context) (map[string]transl
 		} else if err != nil {
 			return nil, false, explain(err, "read VirtualMachine "+in.ref(id.Name))
 		}
+		name := vm.Labels[translate.LabelInstanceName]
+		if vm.Labels[translate.LabelManagedBy] != translate.ManagedBy || name == "" {
+			continue // no longer CloudStack's since the list
+		}
 		vmi, err := in.vmi(ctx, id.Name)
 		if err != nil {
 			return nil, false, err
 		}
-		states[vm.Labels[translate.LabelInstanceName]] = translate.PowerStateOf(vm, vmi)
+		states[name] = translate.PowerStateOf(vm, vmi)
 	}
 	for name, state := range states {
 		if state == "" {

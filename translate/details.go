@@ -60,6 +60,14 @@ func (d Details) Lookup(key string) (value, level string, ok bool) {
 	return "", "", false
 }
 
+// operator is the details only operators set: host, cluster and extension. Where Instances run, with which
+// credentials, and where the extension writes are never taken from the Instance, template or offering level,
+// which a user may be able to set.
+func (d Details) operator() Details {
+	d.maps[0] = nil
+	return d
+}
+
 // Get returns the value of key, or "" when no level sets it.
 func (d Details) Get(key string) string {
 	v, _, _ := d.Lookup(key)
@@ -138,14 +146,16 @@ const DefaultLogFile = "/var/log/cloudstack/management/kubevirt-extension.log"
 
 // LogFile is the diagnostics file named by the log_file detail, or DefaultLogFile.
 func (d Details) LogFile() string {
+	d = d.operator()
 	if v := d.Get(DetailLogFile); v != "" && filepath.IsAbs(v) {
 		return v
 	}
 	return DefaultLogFile
 }
 
-// Connection resolves kubeconfig, context and namespace.
+// Connection resolves kubeconfig, context and namespace, from the operator's levels only.
 func (d Details) Connection() (Connection, error) {
+	d = d.operator()
 	kubeconfig, _, ok := d.Lookup(DetailKubeconfig)
 	if !ok {
 		return Connection{}, &DetailError{Key: DetailKubeconfig, Reason: "not set: add it to the host, cluster or extension details as the absolute path of a kubeconfig file on every management server"}
@@ -213,6 +223,7 @@ var DefaultReconcilerLease = LeaseRef{Namespace: "cloudstack-kubevirt-system", N
 // ReconcilerLease resolves the reconciler_lease detail: "<namespace>/<name>" of the heartbeat Lease, or "none"
 // where no reconciler runs (status calls then always read the full objects). ok is false for "none".
 func (d Details) ReconcilerLease() (ref LeaseRef, ok bool, err error) {
+	d = d.operator()
 	v := strings.TrimSpace(d.Get(DetailReconcilerLease))
 	switch v {
 	case "":

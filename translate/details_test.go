@@ -226,3 +226,30 @@ func TestInsecureTLSDetail(t *testing.T) {
 	_, err := p.Details().Connection()
 	require.ErrorContains(t, err, "tls_insecure_skip_verify")
 }
+
+// Where Instances run, with which credentials, and where the extension writes come from the operator's levels
+// only: an Instance, template or offering detail of those names is ignored, or refused where it reaches out.
+func TestOperatorOnlyDetails(t *testing.T) {
+	p := &Payload{ExternalDetails: ExternalDetails{
+		VirtualMachine: map[string]string{
+			"namespace": "tenant-b", "kubeconfig": "/etc/other-cluster/admin", "context": "other", "log_file": "/etc/cron.d/x",
+			"reconciler_lease": "none", "tls_insecure_skip_verify": "true", "network_map": "1577=tenant-b/prod",
+			"root_disk_pvc": "tenant-b/db-disk",
+		},
+		Host: map[string]string{"namespace": "tenant-a", "kubeconfig": "/etc/cloudstack/kubevirt/kubeconfig"},
+	}}
+	d := p.Details()
+	conn, err := d.Connection()
+	require.NoError(t, err)
+	assert.Equal(t, Connection{Kubeconfig: "/etc/cloudstack/kubevirt/kubeconfig", Namespace: "tenant-a"}, conn)
+	assert.Equal(t, DefaultLogFile, d.LogFile())
+	lease, ok, err := d.ReconcilerLease()
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, DefaultReconcilerLease, lease)
+	m, err := d.networkMapping()
+	require.NoError(t, err)
+	assert.Empty(t, m.Explicit)
+	_, err = d.Spec()
+	require.ErrorContains(t, err, `"tenant-b/db-disk" names another namespace: only host, cluster or extension details may`)
+}

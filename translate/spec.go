@@ -205,6 +205,10 @@ func (d Details) namespacedName(key string) (namespace, name string, err error) 
 		if msg := dns1123Label(namespace); msg != "" {
 			return "", "", d.invalid(key, "%q: %q is not a namespace name: %s", v, namespace, msg)
 		}
+		// Reaching into another namespace is the operator's call, not a template's or an offering's.
+		if _, level, _ := d.Lookup(key); level == levels[0] {
+			return "", "", d.invalid(key, "%q names another namespace: only host, cluster or extension details may", v)
+		}
 	}
 	if msg := dns1123Subdomain(name); msg != "" {
 		return "", "", d.invalid(key, "%q: %q is not an object name: %s", v, name, msg)

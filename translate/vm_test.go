@@ -2,6 +2,7 @@ package translate
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,6 +22,10 @@ func samplePayload(t *testing.T, vmDetails map[string]string) *Payload {
 	require.NoError(t, err)
 	p.ExternalDetails.Host = map[string]string{"kubeconfig": "/etc/cloudstack/kubevirt/kubeconfig", "namespace": "tenant-a"}
 	for k, v := range vmDetails {
+		if key, ok := strings.CutPrefix(k, "host:"); ok { // a host detail: the operator's level
+			p.ExternalDetails.Host[key] = v
+			continue
+		}
 		p.ExternalDetails.VirtualMachine[k] = v
 	}
 	return p
@@ -197,7 +202,7 @@ func TestMapDisks(t *testing.T) {
 		},
 		{
 			name:    "clone from a PVC in another namespace, size from the source",
-			details: map[string]string{"root_disk_pvc": "golden/fedora-43"},
+			details: map[string]string{"host:root_disk_pvc": "golden/fedora-43"},
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
 				src := vm.Spec.DataVolumeTemplates[0].Spec.Source.PVC
 				assert.Equal(t, "golden", src.Namespace)
@@ -267,7 +272,7 @@ func TestMapNetworks(t *testing.T) {
 		{name: "default template, device order", nics: []NicTO{nic(1, "vlan://200", "02:00:00:00:00:02"), nic(0, "vlan://100", "02:00:00:00:00:01")},
 			wantNetworks: []string{"vlan-100", "vlan-200"}, wantMACs: []string{"02:00:00:00:00:01", "02:00:00:00:00:02"}},
 		{name: "explicit map wins, template for the rest", nics: []NicTO{nic(0, "vlan://100", "02:00:00:00:00:01"), nic(1, "vlan://200", "02:00:00:00:00:02")},
-			details:      map[string]string{"network_map": "100=infra/prod-net, 300=x", "network_template": "cs-{vlan}"},
+			details:      map[string]string{"host:network_map": "100=infra/prod-net, 300=x", "host:network_template": "cs-{vlan}"},
 			wantNetworks: []string{"infra/prod-net", "cs-200"}},
 		{name: "untagged and vxlan", nics: []NicTO{nic(0, "", "02:00:00:00:00:01"), nic(1, "vxlan://5000", "02:00:00:00:00:02"), nic(2, "vlan://untagged", "02:00:00:00:00:03")},
 			wantNetworks: []string{"vlan-untagged", "vlan-vxlan-5000", "vlan-untagged"}},
@@ -278,9 +283,9 @@ func TestMapNetworks(t *testing.T) {
 		{name: "EUI-64 MAC", nics: []NicTO{nic(0, "vlan://1", "02:01:00:cc:00:01:02:03")}, wantErr: "not a 6-byte MAC"},
 		{name: "multicast MAC", nics: []NicTO{nic(0, "vlan://1", "01:00:5e:00:00:01")}, wantErr: "multicast"},
 		{name: "bad broadcast URI", nics: []NicTO{nic(0, "1577", "02:00:00:00:00:01")}, wantErr: "broadcast URI"},
-		{name: "bad map entry", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"network_map": "1577"}, wantErr: "detail network_map"},
-		{name: "bad map target", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"network_map": "1=Prod Net"}, wantErr: "detail network_map"},
-		{name: "bad template", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"network_template": "VLAN_{vlan}"}, wantErr: "detail network_template"},
+		{name: "bad map entry", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"host:network_map": "1577"}, wantErr: "detail network_map"},
+		{name: "bad map target", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"host:network_map": "1=Prod Net"}, wantErr: "detail network_map"},
+		{name: "bad template", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"host:network_template": "VLAN_{vlan}"}, wantErr: "detail network_template"},
 		{name: "bad NIC model", nics: []NicTO{nic(0, "vlan://1", "02:00:00:00:00:01")}, details: map[string]string{"nic_model": "vmxnet3"}, wantErr: "detail nic_model"},
 	}
 	for _, tt := range tests {

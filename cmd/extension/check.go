@@ -68,7 +68,10 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 	}
 	add(c.CheckAPIs(ctx)...)
 	in := kube.NewInstances(c, conn.Namespace, nil)
-	vm, instance := probeVM(p, conn.Namespace)
+	vm, instance, err := probeVM(p, conn.Namespace)
+	if err != nil {
+		add(kube.Finding{Check: "Instance", Result: kube.Fail, Detail: err.Error()})
+	}
 	add(in.CheckNamespace(ctx, vm), in.CheckPermissions(ctx))
 	if instance {
 		add(in.CheckNetworks(ctx, vm))
@@ -84,15 +87,23 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 }
 
 // probeVM is the payload's Instance as a VM when the payload has one, else a small stand-in: what the check
-// dry-runs to see that the namespace exists and takes a VirtualMachine.
-func probeVM(p *translate.Payload, namespace string) (*kubevirtv1.VirtualMachine, bool) {
+// dry-runs to see that the namespace exists and takes a VirtualMachine. An Instance whose VM cannot be built
+// is reported (its create would fail), and the stand-in is used for the namespace checks.
+func probeVM(p *translate.Payload, namespace string) (vm *kubevirtv1.VirtualMachine, instance bool, err error) {
 	if p.VM != nil {
-		if spec, err := p.Details().Spec(); err == nil {
-			if vm, err := translate.VirtualMachine(p, namespace, spec); err == nil {
-				return vm, true
-			}
+		spec, err := p.Details().Spec()
+		if err == nil {
+			vm, err = translate.VirtualMachine(p, namespace, spec)
 		}
+		if err == nil {
+			return vm, true, nil
+		}
+		return standIn(namespace), false, err
 	}
+	return standIn(namespace), false, nil
+}
+
+func standIn(namespace string) *kubevirtv1.VirtualMachine {
 	return &kubevirtv1.VirtualMachine{
 		ObjectMeta: metav1.ObjectMeta{Name: "cloudstack-kubevirt-check", Namespace: namespace,
 			Labels: map[string]string{translate.LabelManagedBy: translate.ManagedBy}},
@@ -102,7 +113,7 @@ func probeVM(p *translate.Payload, namespace string) (*kubevirtv1.VirtualMachine
 				Domain: kubevirtv1.DomainSpec{Memory: &kubevirtv1.Memory{Guest: ptr.To(resource.MustParse("64Mi"))}},
 			}},
 		},
-	}, false
+	}
 }
 
 // checkFailed carries a check's table when something blocks Instances.

@@ -24,6 +24,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -48,6 +49,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.HeartbeatNamespace == "" || c.HeartbeatLease == "" {
 		errs = append(errs, errors.New("the heartbeat Lease needs a namespace and a name (--heartbeat-namespace, --heartbeat-lease)"))
+	}
+	if c.LeaderElectionID == c.HeartbeatLease {
+		errs = append(errs, fmt.Errorf("the heartbeat Lease and the leader-election Lease are both %q: the extension would take the leader's renewals for heartbeats", c.HeartbeatLease))
 	}
 	if c.HeartbeatInterval <= 0 || c.HeartbeatDuration < 2*c.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("the heartbeat duration (%v) must be at least twice its interval (%v), both positive", c.HeartbeatDuration, c.HeartbeatInterval))
@@ -84,6 +88,10 @@ func NewManager(cfg *rest.Config, c Config) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The heartbeat is stamped by the API server's clock, which the extension judges it by: a skewed node
+	// clock must not stretch how long the labels are trusted.
+	cfg = rest.CopyConfig(cfg)
+	clock := kube.NewServerClock(cfg)
 	mgr, err := ctrl.NewManager(cfg, managerOptions(c, scheme))
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -96,7 +104,7 @@ func NewManager(cfg *rest.Config, c Config) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	progress := NewProgress()
+	progress := NewProgress(maxLabelLag, time.Now)
 	r := &Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("cloudstack-kubevirt-reconciler"),
 		Metrics: metrics, Progress: progress, Now: time.Now}
 	if err := r.SetupWithManager(mgr, c.Workers); err != nil {
@@ -106,7 +114,7 @@ func NewManager(cfg *rest.Config, c Config) (ctrl.Manager, error) {
 		Client: mgr.GetClient(), Cache: mgr.GetCache(),
 		Lease:  types.NamespacedName{Namespace: c.HeartbeatNamespace, Name: c.HeartbeatLease},
 		Holder: c.Identity, Interval: c.HeartbeatInterval, Duration: c.HeartbeatDuration, Namespaces: c.Namespaces,
-		Progress: progress, Metrics: metrics, Log: mgr.GetLogger().WithName("heartbeat"), Now: time.Now,
+		Progress: progress, Metrics: metrics, Log: mgr.GetLogger().WithName("heartbeat"), Now: serverNow(clock),
 	}
 	if err := mgr.Add(hb); err != nil {
 		return nil, err
@@ -150,6 +158,16 @@ func managerOptions(c Config, scheme *runtime.Scheme) ctrl.Options {
 		// The name check guards metrics against two controllers of one name in a process; the tests run two
 		// replicas in one process, and production runs one manager per process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	}
+}
+
+// serverNow is the API server's time, or the local time before any response has told it.
+func serverNow(clock *kube.ServerClock) func() time.Time {
+	return func() time.Time {
+		if now, ok := clock.Now(); ok {
+			return now
+		}
+		return time.Now()
 	}
 }
 

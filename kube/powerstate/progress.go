@@ -2,23 +2,37 @@ package powerstate
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// maxLabelLag is how far behind the cluster the labels may be while the heartbeat vouches for them: a change
+// the reconciler has been told of but has not labelled for longer than this stops the heartbeat, so that a
+// backlog or a failing VM costs the extension speed, never a wrong answer.
+const maxLabelLag = 2 * time.Second
+
 // Progress tells whether the labels are current: every VM present when the reconciler took over has been
-// reconciled since, and no VM's last reconcile failed. Until then the heartbeat is not renewed, so the extension
-// reads the full objects instead of labels that may predate a restart or a fault.
+// reconciled since, and no change (an event, a failed reconcile) has waited longer than maxLabelLag.
 type Progress struct {
 	mu      sync.Mutex
+	now     func() time.Time
+	maxLag  time.Duration
 	primed  bool
 	done    map[types.NamespacedName]struct{} // reconciled before Prime; nil once primed
-	pending map[types.NamespacedName]struct{} // to reconcile (from Prime) or failed last time
+	pending map[types.NamespacedName]*waiting
+}
+
+// waiting is a VM with a change not yet labelled: since when, and a count of the events that brought it, so
+// that a reconcile that began before the latest event does not clear it.
+type waiting struct {
+	since time.Time
+	seq   uint64
 }
 
 // NewProgress returns a Progress that is not caught up until primed.
-func NewProgress() *Progress {
-	return &Progress{done: map[types.NamespacedName]struct{}{}, pending: map[types.NamespacedName]struct{}{}}
+func NewProgress(maxLag time.Duration, now func() time.Time) *Progress {
+	return &Progress{now: now, maxLag: maxLag, done: map[types.NamespacedName]struct{}{}, pending: map[types.NamespacedName]*waiting{}}
 }
 
 // Prime records the VMs that must be reconciled before the labels count as current. Those already reconciled
@@ -26,19 +40,43 @@ func NewProgress() *Progress {
 func (p *Progress) Prime(keys []types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := p.now()
 	for _, k := range keys {
-		if _, ok := p.done[k]; !ok {
-			p.pending[k] = struct{}{}
+		if _, ok := p.done[k]; !ok && p.pending[k] == nil {
+			p.pending[k] = &waiting{since: now}
 		}
 	}
 	p.primed, p.done = true, nil
 }
 
-// Done records a successful reconcile.
-func (p *Progress) Done(key types.NamespacedName) {
+// Queued records an event for key: its label may be out of date until a reconcile that starts after it ends.
+func (p *Progress) Queued(key types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.pending, key)
+	if w := p.pending[key]; w != nil {
+		w.seq++
+		return
+	}
+	p.pending[key] = &waiting{since: p.now(), seq: 1}
+}
+
+// Begin is called as a reconcile of key starts; Done takes what it returned.
+func (p *Progress) Begin(key types.NamespacedName) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.pending[key]; w != nil {
+		return w.seq
+	}
+	return 0
+}
+
+// Done records a successful reconcile that began at seq: unless an event came since, key is current.
+func (p *Progress) Done(key types.NamespacedName, seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w := p.pending[key]; w != nil && w.seq == seq {
+		delete(p.pending, key)
+	}
 	if !p.primed {
 		p.done[key] = struct{}{}
 	}
@@ -48,15 +86,26 @@ func (p *Progress) Done(key types.NamespacedName) {
 func (p *Progress) Failed(key types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending[key] = struct{}{}
+	if p.pending[key] == nil {
+		p.pending[key] = &waiting{since: p.now()}
+	}
 	if !p.primed {
 		delete(p.done, key)
 	}
 }
 
-// CaughtUp says whether every label is current, and how many VMs are still to do.
+// CaughtUp says whether the labels are current within maxLag, and how many VMs have a change not labelled yet.
 func (p *Progress) CaughtUp() (ok bool, pending int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.primed && len(p.pending) == 0, len(p.pending)
+	if !p.primed {
+		return false, len(p.pending)
+	}
+	oldest := p.now().Add(-p.maxLag)
+	for _, w := range p.pending {
+		if w.since.Before(oldest) {
+			return false, len(p.pending)
+		}
+	}
+	return true, len(p.pending)
 }

@@ -11,12 +11,15 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
@@ -32,17 +35,48 @@ type Reconciler struct {
 }
 
 // SetupWithManager watches the managed VMs and their VMIs; a VMI has its VM's name, so its own key is the VM's.
+// Every event is also recorded in Progress, so that the heartbeat stops while changes wait unlabelled.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	enqueue := tracking{next: &handler.EnqueueRequestForObject{}, progress: r.Progress}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("powerstate").
-		For(&kubevirtv1.VirtualMachine{}).
-		Watches(&kubevirtv1.VirtualMachineInstance{}, &handler.EnqueueRequestForObject{}).
+		Watches(&kubevirtv1.VirtualMachine{}, enqueue).
+		Watches(&kubevirtv1.VirtualMachineInstance{}, enqueue).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 
+// tracking records each event in Progress before handing it on.
+type tracking struct {
+	next     handler.EventHandler
+	progress *Progress
+}
+
+type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+func (t tracking) Create(ctx context.Context, e event.CreateEvent, q queue) {
+	t.progress.Queued(client.ObjectKeyFromObject(e.Object))
+	t.next.Create(ctx, e, q)
+}
+
+func (t tracking) Update(ctx context.Context, e event.UpdateEvent, q queue) {
+	t.progress.Queued(client.ObjectKeyFromObject(e.ObjectNew))
+	t.next.Update(ctx, e, q)
+}
+
+func (t tracking) Delete(ctx context.Context, e event.DeleteEvent, q queue) {
+	t.progress.Queued(client.ObjectKeyFromObject(e.Object))
+	t.next.Delete(ctx, e, q)
+}
+
+func (t tracking) Generic(ctx context.Context, e event.GenericEvent, q queue) {
+	t.progress.Queued(client.ObjectKeyFromObject(e.Object))
+	t.next.Generic(ctx, e, q)
+}
+
 // Reconcile computes the VM's power state and records it.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	seq := r.Progress.Begin(req.NamespacedName)
 	err := r.reconcile(ctx, req.NamespacedName)
 	if kerrors.IsConflict(err) {
 		// The cache was behind the VM: the change that moved it on is on its way as an event and brings the
@@ -54,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.Progress.Failed(req.NamespacedName)
 		return ctrl.Result{}, err
 	}
-	r.Progress.Done(req.NamespacedName)
+	r.Progress.Done(req.NamespacedName, seq)
 	return ctrl.Result{}, nil
 }
 
