@@ -40,10 +40,11 @@ func NewProgress(maxLag time.Duration, now func() time.Time) *Progress {
 func (p *Progress) Prime(keys []types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
 	for _, k := range keys {
 		if _, ok := p.done[k]; !ok && p.pending[k] == nil {
-			p.pending[k] = &waiting{since: now}
+			// Waiting since forever: whatever changed while no reconciler ran may be unlabelled, so the
+			// heartbeat waits for every one of these, not just for the lag.
+			p.pending[k] = &waiting{}
 		}
 	}
 	p.primed, p.done = true, nil

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,7 +86,6 @@ func statuses(t *testing.T, h cloudstacksim.Host) map[string]string {
 func TestRootDiskVariants(t *testing.T) {
 	const ns = "e2e-variants"
 	namespace(t, ns)
-	h := host(ns)
 	tests := []struct {
 		name    string
 		details map[string]string
@@ -94,13 +94,22 @@ func TestRootDiskVariants(t *testing.T) {
 	}{
 		{"containerDisk", map[string]string{"image": "quay.io/containerdisks/fedora:43"}, [2]string{}, 1},
 		{"registry import on UEFI", map[string]string{"root_disk_url": "docker://quay.io/containerdisks/fedora:43", "root_disk_size": "10Gi"}, [2]string{"UEFI", "LEGACY"}, 2},
-		{"PVC clone with Secure Boot", map[string]string{"root_disk_pvc": "golden/fedora-43", "storage_class": "standard"}, [2]string{"UEFI", "SECURE"}, 2},
+		{"PVC clone with Secure Boot", map[string]string{"host:root_disk_pvc": "golden/fedora-43", "storage_class": "standard"}, [2]string{"UEFI", "SECURE"}, 2},
 		{"ISO install", map[string]string{"iso_url": "https://images.example/alpine.iso", "root_disk_size": "8Gi"}, [2]string{}, 3},
-		{"two VLANs, explicit map", map[string]string{"image": "quay.io/containerdisks/fedora:43", "network_map": "1578=vlan-1578"}, [2]string{}, 1},
+		{"two VLANs, explicit map", map[string]string{"image": "quay.io/containerdisks/fedora:43", "host:network_map": "1578=vlan-1578"}, [2]string{}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := instance(tt.details)
+			h := host(ns)
+			details := map[string]string{}
+			for k, v := range tt.details {
+				if key, ok := strings.CutPrefix(k, "host:"); ok { // the operator's detail, on the host
+					h.Host[key] = v
+				} else {
+					details[k] = v
+				}
+			}
+			in := instance(details)
 			in.BootType, in.BootMode = tt.boot[0], tt.boot[1]
 			in.NICs = append(in.NICs, cloudstacksim.NIC{DeviceID: 1, MAC: "02:01:00:dd:00:01", BroadcastURI: "vlan://1578"})
 			requireSuccess(t, call(t, h, "create", in))
