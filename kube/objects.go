@@ -151,30 +151,32 @@ func withTypeMeta(obj Object) error {
 // do sends req with body (nil for none) and decodes the answer into into (nil to ignore it), which it zeroes
 // first: a field the answer omits must not survive from what into held before.
 func do(ctx context.Context, req *rest.Request, body any, into runtime.Object) error {
-	if body != nil {
-		data, ok := body.([]byte)
-		if !ok {
-			var err error
-			if data, err = json.Marshal(body); err != nil {
-				return err
-			}
-		}
-		req.Body(data)
+	result, err := send(ctx, req, body)
+	if err != nil {
+		return err
 	}
-	result := req.Do(ctx)
 	if into != nil && isMetadata(into) {
 		return result.Into(into)
 	}
 	raw, err := result.Raw()
-	if err != nil {
+	if err != nil || into == nil {
 		return err
-	}
-	if into == nil {
-		return nil
 	}
 	v := reflect.ValueOf(into).Elem()
 	v.Set(reflect.Zero(v.Type()))
 	return json.Unmarshal(raw, into)
+}
+
+// send sends req with body marshalled as JSON (the caller sets the content type), or none when nil.
+func send(ctx context.Context, req *rest.Request, body any) (rest.Result, error) {
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return rest.Result{}, err
+		}
+		req.Body(data)
+	}
+	return req.Do(ctx), nil
 }
 
 // Get reads the object key names into obj.
@@ -285,11 +287,11 @@ func (c *Client) Raw(ctx context.Context, verb, path string, body any) ([]byte, 
 	}
 	req.SetHeader("Accept", "application/json")
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		req.SetHeader("Content-Type", "application/json").Body(data)
+		req.SetHeader("Content-Type", "application/json")
 	}
-	return req.Do(ctx).Raw()
+	result, err := send(ctx, req, body)
+	if err != nil {
+		return nil, err
+	}
+	return result.Raw()
 }

@@ -91,7 +91,7 @@ func (b *bench) measure(ctx context.Context, sizes []int) (*report, error) {
 }
 
 // variants of the extension: with the reconciler's labels (its heartbeat fresh) and without (every object read).
-func (b *bench) variants(ns string, payload func(lease string) any) []variant {
+func (b *bench) variants(payload func(lease string) any) []variant {
 	labels := b.impls.extension
 	labels.name = "extension, labels"
 	objects := b.impls.extension
@@ -143,7 +143,7 @@ func safe(s string) string {
 }
 
 func (b *bench) statusCase(ctx context.Context, r *report, ns string) error {
-	vs := b.variants(ns, func(lease string) any { return b.host(ns, lease).Payload(instance(ns, 0), "Running", false) })
+	vs := b.variants(func(lease string) any { return b.host(ns, lease).Payload(instance(ns, 0), "Running", false) })
 	return b.repeat(ctx, r, "status", 1, b.runs, vs)
 }
 
@@ -153,7 +153,7 @@ func (b *bench) statusesCase(ctx context.Context, r *report, n int) error {
 	if n >= 10000 {
 		runs = max(5, b.runs/4)
 	}
-	vs := b.variants(ns, func(lease string) any { return b.host(ns, lease).StatusesPayload() })
+	vs := b.variants(func(lease string) any { return b.host(ns, lease).StatusesPayload() })
 	return b.repeat(ctx, r, "statuses", n, runs, vs)
 }
 

@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
@@ -58,7 +56,7 @@ func BenchmarkReconciler(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if err := waitHeartbeatFresh(ctx, 10*time.Minute); err != nil {
+	if err := waitHeartbeatFresh(ctx, benchLease, 10*time.Minute); err != nil {
 		b.Fatalf("%v\n%s", err, logs.String())
 	}
 	allLabelled := time.Since(start)
@@ -154,22 +152,6 @@ func waitForLabel(w watch.Interface, name string, want translate.PowerState, tim
 	}
 }
 
-func waitHeartbeatFresh(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		l, err := leaseNamed(ctx, benchLease)
-		if err == nil && kube.HeartbeatFromLease(l).FreshAt(time.Now()) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the reconciler's heartbeat did not turn fresh within %v", timeout)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -190,10 +172,4 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
-
-func leaseNamed(ctx context.Context, name string) (*coordinationv1.Lease, error) {
-	l := &coordinationv1.Lease{}
-	err := s.client.Get(ctx, client.ObjectKey{Namespace: systemNamespace, Name: name}, l)
-	return l, err
 }
