@@ -41,9 +41,15 @@ func (p *Progress) Prime(keys []types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, k := range keys {
-		if _, ok := p.done[k]; !ok && p.pending[k] == nil {
-			// Waiting since forever: whatever changed while no reconciler ran may be unlabelled, so the
-			// heartbeat waits for every one of these, not just for the lag.
+		if _, ok := p.done[k]; ok {
+			continue
+		}
+		// Waiting since forever: whatever changed while no reconciler ran may be unlabelled, so the heartbeat
+		// waits for every one of these, not just for the lag, even those the informer's first list has
+		// just queued.
+		if w := p.pending[k]; w != nil {
+			w.since = time.Time{}
+		} else {
 			p.pending[k] = &waiting{}
 		}
 	}
