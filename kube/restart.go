@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
@@ -26,7 +28,11 @@ func NewSubresourceRestarter(cfg *rest.Config) (*SubresourceRestarter, error) {
 	c := rest.CopyConfig(cfg)
 	c.APIPath = "/apis"
 	c.GroupVersion = &schema.GroupVersion{Group: "subresources.kubevirt.io", Version: "v1"}
-	c.NegotiatedSerializer = serializer.NewCodecFactory(nil).WithoutConversion()
+	// A scheme that knows metav1.Status: virt-api answers refusals (409 "VM is not running") with one, and a
+	// codec without it cannot decode the error.
+	st := runtime.NewScheme()
+	metav1.AddToGroupVersion(st, schema.GroupVersion{Version: "v1"})
+	c.NegotiatedSerializer = serializer.NewCodecFactory(st).WithoutConversion()
 	rc, err := rest.RESTClientFor(c)
 	if err != nil {
 		return nil, fmt.Errorf("creating the KubeVirt subresource client: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/virtapisim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -32,9 +33,11 @@ type suite struct {
 	client     client.Client
 	extension  string
 	payloads   string
-	sim        *kubevirtsim.Sim // nil on a real cluster
-	env        *testenv.Env     // nil on a real cluster
-	reconciler string           // the reconciler binary
+	sim        *kubevirtsim.Sim   // nil on a real cluster
+	env        *testenv.Env       // nil on a real cluster
+	reconciler string             // the reconciler binary
+	virtapi    *virtapisim.Server // KubeVirt's subresources in front of envtest; nil on a real cluster
+	vnc        vncBackends        // the guests' VNC streams behind virtapi
 }
 
 var s suite
@@ -103,6 +106,11 @@ func setUp() error {
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = s.sim.Stop() })
+	s.virtapi, err = virtapisim.Start(virtapisim.Options{Admin: env.Config, Sim: s.sim, VNC: s.vnc.dial})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, s.virtapi.Close)
 	return nil
 }
 
