@@ -173,6 +173,10 @@ image="cloudstack-kubevirt/reconciler:kind-$(date +%Y%m%d%H%M%S)"
 log "building $image"
 docker build -t "$image" .
 kind load docker-image "$image" --name "$KIND_CLUSTER"
+console_image="cloudstack-kubevirt/console:${image##*:}"
+log "building $console_image"
+docker build --target console -t "$console_image" .
+kind load docker-image "$console_image" --name "$KIND_CLUSTER"
 
 # Deploy manifests/default through a throw-away overlay that swaps the image, leaving the tree untouched
 # (kustomize only accepts relative paths to a base, hence the copy).
@@ -188,9 +192,13 @@ images:
   - name: ghcr.io/cloudstack-kubevirt/reconciler
     newName: ${image%:*}
     newTag: ${image##*:}
+  - name: ghcr.io/cloudstack-kubevirt/console
+    newName: ${console_image%:*}
+    newTag: ${console_image##*:}
 EOF
 kubectl apply -k "$work/overlay"
 kubectl -n "$SYSTEM_NAMESPACE" rollout status deployment/cloudstack-kubevirt-reconciler --timeout=5m
+kubectl -n "$SYSTEM_NAMESPACE" rollout status deployment/cloudstack-kubevirt-console --timeout=5m
 
 # --- the managed namespace -------------------------------------------------------------------------------
 # What an operator does per CloudStack host: the namespace, the extension's RoleBinding there (already made by

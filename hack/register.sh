@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Registers the extension with CloudStack through CloudMonkey (cmk), the steps the UI walks through: the
 # extension, a Cluster registered with it, a Host whose details name the namespace, a Template whose details
-# name the image, optionally a compute offering mapped to a KubeVirt instancetype, and the check custom action.
+# name the image, optionally a compute offering mapped to a KubeVirt instancetype, and the custom actions (check,
+# snapshots, pause/resume, migrate, describe).
 # Idempotent: what exists by name is reused. Needs cmk configured for an admin (cmk set url/apikey/secretkey), and jq.
 #
 #   ZONE_ID=… POD_ID=… OS_TYPE_ID=… hack/register.sh
@@ -92,4 +93,35 @@ if [ -z "$action_id" ]; then
 else
   say "custom action check exists ($action_id)"
 fi
+# add_action NAME TIMEOUT ROLES DESCRIPTION [PARAM...]: registers a custom action on Instances unless one of that
+# name exists. Each PARAM is name:TYPE:required (validation format NONE); see the README's "Custom actions".
+add_action() {
+  local name="$1" timeout="$2" roles="$3" description="$4"
+  shift 4
+  local id i=0 p pname ptype prequired
+  local params=()
+  id="$(first_id "$(cmk list customactions extensionid="$ext_id" name="$name")" extensioncustomaction)"
+  if [ -n "$id" ]; then
+    say "custom action $name exists ($id)"
+    return
+  fi
+  for p in "$@"; do
+    IFS=: read -r pname ptype prequired <<<"$p"
+    params+=("parameters[$i].name=$pname" "parameters[$i].type=$ptype" "parameters[$i].validationformat=NONE" "parameters[$i].required=$prequired")
+    i=$((i + 1))
+  done
+  id="$(cmk add customaction extensionid="$ext_id" name="$name" resourcetype=VirtualMachine description="$description" \
+    allowedroletypes="$roles" timeout="$timeout" enabled=true ${params[@]+"${params[@]}"} | jq -r '.extensioncustomaction.id')"
+  say "added custom action $name ($id)"
+}
+
+users=Admin,ResourceAdmin,DomainAdmin,User
+add_action ListSnapshots 60 "$users" "List the Instance's KubeVirt snapshots"
+add_action CreateSnapshot 300 "$users" "Snapshot the Instance's disks and spec (KubeVirt VirtualMachineSnapshot)" snap_name:STRING:true snap_description:STRING:false
+add_action RestoreSnapshot 300 "$users" "Restore the stopped Instance to a snapshot" snap_name:STRING:true
+add_action DeleteSnapshot 120 "$users" "Delete one of the Instance's snapshots" snap_name:STRING:true
+add_action Pause 60 "$users" "Pause the Instance's guest (its vCPUs stop; memory is kept)"
+add_action Resume 60 "$users" "Resume the Instance's paused guest"
+add_action Migrate 900 Admin "Live-migrate the Instance to another Kubernetes node" target_node:STRING:false
+add_action Describe 60 Admin,ResourceAdmin "What Kubernetes knows of the Instance: node, IPs, conditions, recent events" events:NUMBER:false
 say "done: deploy an Instance in zone $ZONE_ID with template $TEMPLATE"

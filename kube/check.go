@@ -43,6 +43,19 @@ var permissions = []permission{
 	{"update", "subresources.kubevirt.io", "virtualmachines", "restart", "reboot"},
 	{"deletecollection", "cdi.kubevirt.io", "datavolumes", "", "delete"},
 	{"get", "k8s.cni.cncf.io", "network-attachment-definitions", "", "create (NIC check)"},
+	// Custom actions.
+	{"list", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "ListSnapshots"},
+	{"get", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "CreateSnapshot, RestoreSnapshot, DeleteSnapshot"},
+	{"create", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "CreateSnapshot"},
+	{"delete", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "DeleteSnapshot"},
+	{"get", "snapshot.kubevirt.io", "virtualmachinerestores", "", "RestoreSnapshot"},
+	{"create", "snapshot.kubevirt.io", "virtualmachinerestores", "", "RestoreSnapshot"},
+	{"update", "subresources.kubevirt.io", "virtualmachineinstances", "pause", "Pause"},
+	{"update", "subresources.kubevirt.io", "virtualmachineinstances", "unpause", "Resume"},
+	{"get", "kubevirt.io", "virtualmachineinstancemigrations", "", "Migrate"},
+	{"list", "kubevirt.io", "virtualmachineinstancemigrations", "", "Migrate"},
+	{"create", "kubevirt.io", "virtualmachineinstancemigrations", "", "Migrate"},
+	{"list", "", "events", "", "Describe"},
 }
 
 // CheckAPI probes the API server: reachable, which Kubernetes, and who the kubeconfig's identity is.
@@ -131,7 +144,10 @@ func (in *Instances) CheckPermissions(ctx context.Context) Finding {
 			if p.subresource != "" {
 				resource += "/" + p.subresource
 			}
-			missing = append(missing, fmt.Sprintf("%s %s.%s (%s)", p.verb, resource, p.group, p.action))
+			if p.group != "" { // the core group has no name
+				resource += "." + p.group
+			}
+			missing = append(missing, fmt.Sprintf("%s %s (%s)", p.verb, resource, p.action))
 		}
 	}
 	if len(missing) > 0 {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -66,6 +67,7 @@ var (
 	nads            = resource{"k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition", true, ""}
 	instancetypes   = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype", false, ""}
 	preferences     = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "VirtualMachineClusterPreference", false, ""}
+	secrets         = resource{"", "v1", "secrets", "Secret", true, ""} // console tokens
 )
 
 // resourceOf maps the Go types the extension uses to their resources.
@@ -79,6 +81,8 @@ func resourceOf(obj runtime.Object) (resource, error) {
 		return dataVolumes, nil
 	case *coordinationv1.Lease:
 		return leases, nil
+	case *corev1.Secret, *corev1.SecretList:
+		return secrets, nil
 	case *instancetypev1beta1.VirtualMachineClusterInstancetype:
 		return instancetypes, nil
 	case *instancetypev1beta1.VirtualMachineClusterPreference:
@@ -100,6 +104,9 @@ func resourceOf(obj runtime.Object) (resource, error) {
 			return r, nil
 		}
 	}
+	if r, ok := customActionResourceOf(obj); ok { // snapshots, restores, migrations, events: custom_resources.go
+		return r, nil
+	}
 	return resource{}, fmt.Errorf("the extension's client does not handle %T %s", obj, obj.GetObjectKind().GroupVersionKind())
 }
 
@@ -110,6 +117,9 @@ func (c *Client) request(verb string, obj runtime.Object, namespace, name string
 		return nil, err
 	}
 	segments := []string{"apis", r.group, r.version}
+	if r.group == "" {
+		segments = []string{"api", r.version} // the core group
+	}
 	if r.namespaced {
 		segments = append(segments, "namespaces", namespace)
 	}
@@ -191,6 +201,7 @@ func (c *Client) Get(ctx context.Context, key types.NamespacedName, obj runtime.
 // ListOptions narrow a List.
 type ListOptions struct {
 	LabelSelector string
+	FieldSelector string
 	Limit         int64
 	Continue      string
 }
@@ -204,6 +215,9 @@ func (c *Client) List(ctx context.Context, namespace string, list runtime.Object
 	q := url.Values{}
 	if opts.LabelSelector != "" {
 		q.Set("labelSelector", opts.LabelSelector)
+	}
+	if opts.FieldSelector != "" {
+		q.Set("fieldSelector", opts.FieldSelector)
 	}
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.FormatInt(opts.Limit, 10))

@@ -17,6 +17,8 @@ type Payload struct {
 	VM                 *VirtualMachineTO `json:"cloudstack.vm.details,omitempty"`
 	// Action is set for custom actions and for agent commands CloudStack forwards under their Java text.
 	Action string `json:"action,omitempty"`
+	// Parameters are a custom action's parameters (see Params).
+	Parameters Params `json:"parameters,omitempty"`
 }
 
 // ExternalDetails are the operator's key/value settings, grouped by where they were set.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
@@ -22,6 +24,17 @@ var actions = map[string]func(context.Context, *call) (any, error){
 	"delete":   deleteInstance,
 	"status":   status,
 	"statuses": statuses,
+	// getconsole (CloudStack 4.22): see console.go.
+	"getconsole": getconsole,
+	// Custom actions (custom.go), by lower-cased name.
+	"listsnapshots":   listSnapshots,
+	"createsnapshot":  createSnapshot,
+	"restoresnapshot": restoreSnapshot,
+	"deletesnapshot":  deleteSnapshot,
+	"pause":           pauseInstance,
+	"resume":          resumeInstance,
+	"migrate":         migrateInstance,
+	"describe":        describeInstance,
 }
 
 // call is one invocation: the payload, where its Instances live, and how to reach them.
@@ -30,6 +43,7 @@ type call struct {
 	conn      translate.Connection
 	instances *kube.Instances
 	log       *slog.Logger
+	cfg       *rest.Config // for the clients only some actions need (custom.go)
 	// rollback is the time reserved after the deadline for undoing a failed create.
 	rollback time.Duration
 }
@@ -42,9 +56,9 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 		}
 		return answer, nil
 	}
-	act, ok := actions[action]
+	act, ok := actions[actionKey(action)]
 	if !ok {
-		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status, statuses, and check (a custom action)", truncate(action, 200))
+		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status, statuses, getconsole, and the custom actions check, %s", truncate(action, 200), strings.Join(customActions, ", "))
 	}
 	conn, err := p.Details().Connection()
 	if err != nil {
@@ -80,7 +94,7 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 		instances.TrustHeartbeat(lease, clock)
 	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback})
+	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, cfg: cfg, rollback: rollback})
 }
 
 func truncate(s string, n int) string {

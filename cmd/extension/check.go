@@ -14,11 +14,7 @@ import (
 )
 
 // checkAnswer is a table CloudStack's UI renders (printmessage), for a custom action or the shell.
-type checkAnswer struct {
-	Status       string         `json:"status"`
-	PrintMessage string         `json:"printmessage"`
-	Message      []kube.Finding `json:"message"`
-}
+type checkAnswer = printTable[kube.Finding]
 
 // check reports, one line each, what works and what does not between this management server and the
 // cluster for the payload's host (and Instance, when the payload has one). It fails when something blocks
@@ -83,6 +79,7 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 	} else {
 		add(kube.Finding{Check: "reconciler", Result: kube.Pass, Detail: "not used (reconciler_lease=none): status calls read every VM and VMI"})
 	}
+	add(in.CheckConsole(ctx, p.Details()))
 	return answer()
 }
 

@@ -13,6 +13,7 @@ import (
 const (
 	kubevirtPkg     = "kubevirt.io/api/core/v1"
 	instancetypePkg = "kubevirt.io/api/instancetype/v1beta1"
+	snapshotPkg     = "kubevirt.io/api/snapshot/v1beta1"
 	cdiPkg          = "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 )
 
@@ -26,6 +27,7 @@ const (
 var inputs = map[string]string{
 	kubevirtPkg:     "inputs/kubevirt",
 	instancetypePkg: "inputs/kubevirt",
+	snapshotPkg:     "inputs/kubevirt",
 	cdiPkg:          "inputs/cdi",
 }
 
@@ -118,6 +120,49 @@ var kinds = []kind{
 		gk:         gk("instancetype.kubevirt.io", "VirtualMachineClusterPreference"),
 		scope:      apiextv1.ClusterScoped,
 		shortNames: []string{"vmcp", "vmcps"},
+	},
+	{
+		pkg:        snapshotPkg,
+		gk:         gk("snapshot.kubevirt.io", "VirtualMachineSnapshot"),
+		scope:      apiextv1.NamespaceScoped,
+		shortNames: []string{"vmsnapshot", "vmsnapshots"},
+		categories: []string{"all"},
+		status:     true,
+		columns: []apiextv1.CustomResourceColumnDefinition{
+			{Name: "SourceKind", Type: "string", JSONPath: ".spec.source.kind"},
+			{Name: "SourceName", Type: "string", JSONPath: ".spec.source.name"},
+			{Name: "Phase", Type: "string", JSONPath: ".status.phase"},
+			{Name: "ReadyToUse", Type: "boolean", JSONPath: ".status.readyToUse"},
+			{Name: "CreationTime", Type: "date", JSONPath: ".status.creationTime"},
+			{Name: "Error", Type: "string", JSONPath: ".status.error.message"},
+		},
+	},
+	{
+		pkg:        snapshotPkg,
+		gk:         gk("snapshot.kubevirt.io", "VirtualMachineSnapshotContent"),
+		scope:      apiextv1.NamespaceScoped,
+		shortNames: []string{"vmsnapshotcontent", "vmsnapshotcontents"},
+		categories: []string{"all"},
+		status:     true,
+		columns: []apiextv1.CustomResourceColumnDefinition{
+			{Name: "ReadyToUse", Type: "boolean", JSONPath: ".status.readyToUse"},
+			{Name: "CreationTime", Type: "date", JSONPath: ".status.creationTime"},
+			{Name: "Error", Type: "string", JSONPath: ".status.error.message"},
+		},
+	},
+	{
+		pkg:        snapshotPkg,
+		gk:         gk("snapshot.kubevirt.io", "VirtualMachineRestore"),
+		scope:      apiextv1.NamespaceScoped,
+		shortNames: []string{"vmrestore", "vmrestores"},
+		categories: []string{"all"},
+		status:     true,
+		columns: []apiextv1.CustomResourceColumnDefinition{
+			{Name: "TargetKind", Type: "string", JSONPath: ".spec.target.kind"},
+			{Name: "TargetName", Type: "string", JSONPath: ".spec.target.name"},
+			{Name: "Complete", Type: "boolean", JSONPath: ".status.complete"},
+			{Name: "RestoreTime", Type: "date", JSONPath: ".status.restoreTime"},
+		},
 	},
 	{pkg: cdiPkg, gk: gk("cdi.kubevirt.io", "DataVolume"), fromMarkers: true},
 	{pkg: cdiPkg, gk: gk("cdi.kubevirt.io", "DataSource"), fromMarkers: true},

@@ -1,7 +1,9 @@
 // Command cmksim is a test double for CloudMonkey (cmk) and the CloudStack API behind it, for testing
 // hack/register.sh: it takes cmk's argv (`-o json <verb> <noun> key=value...`), checks that the API command
-// exists and has the parameters CloudStack's API documents as required, keeps the created resources in a state
-// file so that later calls find them, logs every call, and answers as CloudStack does.
+// exists and has the parameters CloudStack's API documents as required (and, for addCustomAction, that its
+// resource type, roles, timeout and parameters map are what CloudStack accepts: customaction.go), keeps the
+// created resources in a state file so that later calls find them, logs every call, and answers as CloudStack
+// does.
 //
 // CMKSIM_STATE names the state file and CMKSIM_LOG the call log (one JSON object per line).
 package main
@@ -117,6 +119,11 @@ func validate(api string, p map[string]string) error {
 		return fmt.Errorf("registerTemplate: zoneids or zoneid is required")
 	case api == "addcustomaction" && !regexp.MustCompile(`^[a-zA-Z0-9 _-]+$`).MatchString(p["name"]):
 		return fmt.Errorf("addCustomAction: name %q", p["name"])
+	}
+	if api == "addcustomaction" {
+		if err := validateCustomAction(p); err != nil {
+			return fmt.Errorf("addCustomAction: %w", err)
+		}
 	}
 	// Indexed maps come in complete pairs: details[0].key with details[0].value.
 	for k := range p {

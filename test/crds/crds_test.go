@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -51,6 +52,9 @@ var crds = []crd{
 	{"instancetype.kubevirt.io", "VirtualMachineClusterInstancetype", "virtualmachineclusterinstancetypes", apiextv1.ClusterScoped, "v1beta1", false},
 	{"instancetype.kubevirt.io", "VirtualMachinePreference", "virtualmachinepreferences", apiextv1.NamespaceScoped, "v1beta1", false},
 	{"instancetype.kubevirt.io", "VirtualMachineClusterPreference", "virtualmachineclusterpreferences", apiextv1.ClusterScoped, "v1beta1", false},
+	{"snapshot.kubevirt.io", "VirtualMachineSnapshot", "virtualmachinesnapshots", apiextv1.NamespaceScoped, "v1beta1", true},
+	{"snapshot.kubevirt.io", "VirtualMachineSnapshotContent", "virtualmachinesnapshotcontents", apiextv1.NamespaceScoped, "v1beta1", true},
+	{"snapshot.kubevirt.io", "VirtualMachineRestore", "virtualmachinerestores", apiextv1.NamespaceScoped, "v1beta1", true},
 	{"cdi.kubevirt.io", "DataVolume", "datavolumes", apiextv1.NamespaceScoped, "v1beta1", true},
 	{"cdi.kubevirt.io", "DataSource", "datasources", apiextv1.NamespaceScoped, "v1beta1", false},
 	{"k8s.cni.cncf.io", "NetworkAttachmentDefinition", "network-attachment-definitions", apiextv1.NamespaceScoped, "v1", false},
@@ -107,6 +111,10 @@ func TestMatchesReference(t *testing.T) {
 		t.Skipf("no reference CRDs at %s; set KUBEVIRT_REFERENCE_CRDS to compare against a copy elsewhere", dir)
 	}
 	refs := readReferences(t, dir)
+	// extra/ holds the rest of what virt-operator installs, the snapshot kinds among them.
+	if extra := filepath.Join(dir, "extra"); isDir(extra) {
+		maps.Copy(refs, readReferences(t, extra))
+	}
 
 	compared := 0
 	for _, c := range crds {
@@ -133,6 +141,11 @@ func TestMatchesReference(t *testing.T) {
 	}
 	// A reference directory with nothing in common is a wrong path, not a pass.
 	require.NotZero(t, compared, "no generated CRD has a counterpart in %s", dir)
+}
+
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // readCRD decodes a file that must hold exactly one CustomResourceDefinition, rejecting fields

@@ -39,7 +39,7 @@ func TestBadInput(t *testing.T) {
 		{name: "namespace missing from the cluster", action: "create", details: good, host: func(h *cloudstacksim.Host) { h.Host["namespace"] = "e2e-nowhere" }, want: "e2e-nowhere"},
 		{name: "kubeconfig missing", action: "status", details: good, host: func(h *cloudstacksim.Host) { h.Host["kubeconfig"] = "/etc/nowhere/kubeconfig" }, want: "kubeconfig /etc/nowhere/kubeconfig does not exist"},
 		{name: "context missing", action: "status", details: good, host: func(h *cloudstacksim.Host) { h.Host["context"] = "prod" }, want: `context "prod"`},
-		{name: "unsupported action", action: "migrate", details: good, want: `unsupported action "migrate"`},
+		{name: "unsupported action", action: "hibernate", details: good, want: `unsupported action "hibernate"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

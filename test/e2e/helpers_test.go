@@ -20,7 +20,7 @@ import (
 )
 
 // The simulator serves these namespaces; each test takes its own so tests never see each other's VMs.
-var servedNamespaces = []string{"e2e-lifecycle", "e2e-variants", "e2e-retry", "e2e-gone", "e2e-bad", "e2e-pull", "e2e-scope", "e2e-other", "e2e-labels", "cloudstack-host-1", "e2e-concurrency", "e2e-bad-raw", "e2e-virtapi"}
+var servedNamespaces = []string{"e2e-lifecycle", "e2e-variants", "e2e-retry", "e2e-gone", "e2e-bad", "e2e-pull", "e2e-scope", "e2e-other", "e2e-labels", "cloudstack-host-1", "e2e-concurrency", "e2e-bad-raw", "e2e-virtapi", "e2e-console"}
 
 // badImage is a containerDisk image the simulator never pulls.
 const badImage = "registry.invalid/missing:latest"

@@ -106,7 +106,7 @@ func TestBadInvocations(t *testing.T) {
 		}), "60"}, "detail image"},
 		{"unknown action", []string{"hibernate", valid, "60"}, `unsupported action "hibernate"`},
 		{"a forwarded agent command", []string{"com.cloud.agent.api.PrepareExternalProvisioningCommand@3a1f", valid, "60"}, "unsupported action"},
-		{"a custom action", []string{"CreateSnapshot", valid, "60"}, `unsupported action "CreateSnapshot"`},
+		{"a custom action it does not have", []string{"TakeBackup", valid, "60"}, `unsupported action "TakeBackup"`},
 	}
 	require.GreaterOrEqual(t, len(tests), 30)
 	for _, tt := range tests {

@@ -211,6 +211,10 @@ func TestLeastPrivilege(t *testing.T) {
 		assert.Zero(t, managedObjects(t, managedNamespace, in.UUID))
 	})
 
+	t.Run("the extension's identity runs every custom action", func(t *testing.T) {
+		leastPrivilegeCustomActions(t, h)
+	})
+
 	t.Run("the extension's identity is refused outside its namespaces", func(t *testing.T) {
 		namespace(t, "e2e-other")
 		other := host("e2e-other")

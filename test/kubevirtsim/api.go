@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 )
 
@@ -17,6 +18,8 @@ type apiInfo struct {
 	vmiStatus   bool // VirtualMachineInstance has a status subresource
 	dvStatus    bool // DataVolume has a status subresource
 	dataVolumes bool // the DataVolume CRD is installed
+	migrations  bool // the VirtualMachineInstanceMigration CRD is installed
+	snapshots   bool // the VirtualMachineSnapshot, VirtualMachineSnapshotContent and VirtualMachineRestore CRDs are
 }
 
 func discover(cfg *rest.Config) (apiInfo, error) {
@@ -36,7 +39,12 @@ func discover(cfg *rest.Config) (apiInfo, error) {
 			api.vmStatus = true
 		case "virtualmachineinstances/status":
 			api.vmiStatus = true
+		case "virtualmachineinstancemigrations":
+			api.migrations = true
 		}
+	}
+	if api.snapshots, err = servesSnapshots(dc); err != nil {
+		return apiInfo{}, err
 	}
 	cdi, err := dc.ServerResourcesForGroupVersion(cdiv1.SchemeGroupVersion.String())
 	switch {
@@ -54,4 +62,23 @@ func discover(cfg *rest.Config) (apiInfo, error) {
 		}
 	}
 	return api, nil
+}
+
+// servesSnapshots reports whether the three snapshot.kubevirt.io/v1beta1 kinds are served.
+func servesSnapshots(dc *discovery.DiscoveryClient) (bool, error) {
+	list, err := dc.ServerResourcesForGroupVersion(snapshotv1.SchemeGroupVersion.String())
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("kubevirtsim: discovering %s: %w", snapshotv1.SchemeGroupVersion, err)
+	}
+	found := 0
+	for _, r := range list.APIResources {
+		switch r.Name {
+		case "virtualmachinesnapshots", "virtualmachinesnapshotcontents", "virtualmachinerestores":
+			found++
+		}
+	}
+	return found == 3, nil
 }

@@ -57,6 +57,11 @@ func (s *Sim) setup(ctx context.Context, mgr manager.Manager) error {
 		}
 		objs = append(objs, &cdiv1.DataVolume{})
 	}
+	more, err := s.setupCustomActionControllers(mgr)
+	if err != nil {
+		return err
+	}
+	objs = append(objs, more...)
 	for _, obj := range objs {
 		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
 			return fmt.Errorf("kubevirtsim: informer for %T: %w", obj, err)

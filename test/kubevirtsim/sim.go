@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,6 +40,9 @@ type Options struct {
 	Workers int
 	// NodeName is the node every VMI is scheduled to. Default "sim-node-1".
 	NodeName string
+	// MigrationNodes are the nodes a live migration moves VMIs between: to the one named by the migration's
+	// addedNodeSelector (kubernetes.io/hostname), or to the next in the list. Default NodeName and "sim-node-2".
+	MigrationNodes []string
 	// FailImagePull lists containerDisk images that never pull: a VMI using one stays in Scheduling with
 	// condition Synchronized=False (reason ErrImagePull), and its VM shows printableStatus ErrImagePull.
 	FailImagePull []string
@@ -57,6 +61,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NodeName == "" {
 		o.NodeName = "sim-node-1"
+	}
+	if len(o.MigrationNodes) == 0 {
+		o.MigrationNodes = []string{o.NodeName, "sim-node-2"}
 	}
 	if o.StartBackoff <= 0 {
 		o.StartBackoff = 10 * time.Second
@@ -177,7 +184,7 @@ func managerOptions(opts Options, scheme *runtime.Scheme) manager.Options {
 
 func newScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
-	builder := runtime.NewSchemeBuilder(clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, cdiv1.AddToScheme)
+	builder := runtime.NewSchemeBuilder(clientgoscheme.AddToScheme, kubevirtv1.AddToScheme, cdiv1.AddToScheme, snapshotv1.AddToScheme)
 	if err := builder.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("kubevirtsim: building the scheme: %w", err)
 	}

@@ -42,6 +42,10 @@ func (r *vmiReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	cur := vmi.DeepCopy()
 	wait := r.steps(cur, ownerGone || metav1.GetControllerOf(vmi) == nil)
+	if cur.IsRunning() && vmiCondition(cur, kubevirtv1.VirtualMachineInstanceIsMigratable) == nil {
+		status, reason, msg := r.liveMigratable(ctx, cur) // migration_controller.go
+		setVMICondition(cur, kubevirtv1.VirtualMachineInstanceIsMigratable, status, reason, msg)
+	}
 	if err := r.saveVMI(ctx, vmi, cur); err != nil {
 		return outcome(ctx, err)
 	}

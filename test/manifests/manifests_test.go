@@ -51,7 +51,7 @@ func render(t *testing.T, dir string) []*unstructured.Unstructured {
 }
 
 func TestManifests(t *testing.T) {
-	for _, dir := range []string{"reconciler", "extension-rbac", "examples/namespace"} {
+	for _, dir := range []string{"reconciler", "extension-rbac", "console", "examples/namespace"} {
 		assert.NotEmpty(t, render(t, dir), dir)
 	}
 	objs := render(t, "default")

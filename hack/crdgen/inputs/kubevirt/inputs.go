@@ -5,4 +5,5 @@ package kubevirt
 import (
 	_ "kubevirt.io/api/core/v1"
 	_ "kubevirt.io/api/instancetype/v1beta1"
+	_ "kubevirt.io/api/snapshot/v1beta1"
 )

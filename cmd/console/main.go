@@ -1,0 +1,249 @@
+// Command console is the console gateway: CloudStack's console proxy connects to it with the one-time VNC
+// password getconsole handed out, and it relays the session to the VM's VNC through KubeVirt's vnc subresource.
+// In direct mode it also serves a noVNC page to browsers. The gateway itself is package kube/console; this is
+// its flags and wiring.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/console"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "console:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	vncAddr, httpAddr, healthAddr string
+	tlsCert, tlsKey               string
+	namespace                     string
+	novncDir                      string
+	kubeconfig                    string
+	handshakeTimeout              time.Duration
+	sweepInterval                 time.Duration
+	maxSessions, maxHandshakes    int
+	qps                           float64
+	level                         slog.Level
+}
+
+// parseFlags reads flags, each defaulting to an environment variable where a Deployment sets one.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (settings, error) {
+	fs := flag.NewFlagSet("console", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := func(env, fallback string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return fallback
+	}
+	var s settings
+	var level string
+	fs.StringVar(&s.vncAddr, "vnc-listen", ":5900", "address of the VNC listener CloudStack's console proxy connects to; 0 disables it")
+	fs.StringVar(&s.httpAddr, "http-listen", ":8080", "address of direct mode's web console (page, noVNC, websocket); 0 disables it")
+	fs.StringVar(&s.tlsCert, "tls-cert", def("CONSOLE_TLS_CERT", ""), "certificate file for the web console (HTTPS); with --tls-key (env CONSOLE_TLS_CERT)")
+	fs.StringVar(&s.tlsKey, "tls-key", def("CONSOLE_TLS_KEY", ""), "key file for the web console (env CONSOLE_TLS_KEY)")
+	fs.StringVar(&s.healthAddr, "health-listen", ":8081", "address of /healthz, /readyz and /metrics; 0 disables it")
+	fs.StringVar(&s.namespace, "namespace", def("POD_NAMESPACE", translate.DefaultConsoleNamespace), "namespace of the console tokens: the extension's console_namespace detail names the same (env POD_NAMESPACE)")
+	fs.StringVar(&s.novncDir, "novnc-dir", def("NOVNC_DIR", ""), "directory of the npm package @novnc/novnc, for direct mode's page (env NOVNC_DIR)")
+	fs.StringVar(&s.kubeconfig, "kubeconfig", "", "kubeconfig file when running outside the cluster (else $KUBECONFIG or in-cluster)")
+	fs.DurationVar(&s.handshakeTimeout, "handshake-timeout", 15*time.Second, "limit for everything before a session is relayed: the client's handshake, the token, the VM's VNC")
+	fs.DurationVar(&s.sweepInterval, "sweep-interval", 30*time.Second, "how often expired, unused tokens are deleted")
+	fs.IntVar(&s.maxSessions, "max-sessions", 256, "console sessions relayed at once; more are refused")
+	fs.IntVar(&s.maxHandshakes, "max-handshakes", 64, "connections in their handshake at once; more are closed")
+	fs.Float64Var(&s.qps, "kube-api-qps", 20, "requests a second to the API server (burst twice that)")
+	fs.StringVar(&level, "log-level", def("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := s.level.UnmarshalText([]byte(level)); err != nil {
+		return s, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	if (s.tlsCert == "") != (s.tlsKey == "") {
+		return s, errors.New("--tls-cert and --tls-key go together")
+	}
+	if s.qps <= 0 || s.handshakeTimeout <= 0 || s.sweepInterval <= 0 || s.maxSessions <= 0 || s.maxHandshakes <= 0 {
+		return s, errors.New("--kube-api-qps, --handshake-timeout, --sweep-interval, --max-sessions and --max-handshakes must be positive")
+	}
+	if s.vncAddr == "0" && s.httpAddr == "0" {
+		return s, errors.New("--vnc-listen and --http-listen are both disabled: nothing to serve")
+	}
+	return s, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	s, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.level}))
+	klog.SetLogger(logr.FromSlogHandler(log.Handler()))
+	cfg, err := restConfig(s.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("finding the cluster (in-cluster config, --kubeconfig or $KUBECONFIG): %w", err)
+	}
+	cfg.UserAgent = "cloudstack-kubevirt-console"
+	cfg.QPS, cfg.Burst = float32(s.qps), 2*int(s.qps)
+	tokens, err := console.NewTokens(cfg, s.namespace)
+	if err != nil {
+		return err
+	}
+	upstream, err := console.NewKubeVirt(cfg)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw := console.New(console.Config{
+		Tokens: tokens, Upstream: upstream, Log: log, Metrics: console.NewMetrics(reg),
+		HandshakeTimeout: s.handshakeTimeout, MaxSessions: s.maxSessions, MaxHandshakes: s.maxHandshakes, NoVNCDir: s.novncDir,
+	})
+	log.Info("starting", "vnc", s.vncAddr, "http", s.httpAddr, "tls", s.tlsCert != "", "namespace", s.namespace, "novnc", s.novncDir, "server", cfg.Host)
+	return serve(ctx, s, gw, tokens, reg, log)
+}
+
+// serve runs the listeners and the sweep until ctx ends or one of them fails.
+func serve(ctx context.Context, s settings, gw *console.Gateway, tokens *console.Tokens, reg *prometheus.Registry, log *slog.Logger) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var ready atomic.Bool
+	done := make(chan struct{}, 4)
+	start := func(f func() error) {
+		go func() {
+			if err := f(); err != nil {
+				cancel(err)
+			}
+			done <- struct{}{}
+		}()
+	}
+	n := 0
+	if s.vncAddr != "0" {
+		ln, err := net.Listen("tcp", s.vncAddr)
+		if err != nil {
+			return fmt.Errorf("--vnc-listen: %w", err)
+		}
+		n++
+		start(func() error { return gw.ServeVNC(ctx, ln) })
+	}
+	if s.httpAddr != "0" {
+		n++
+		start(func() error { return serveHTTP(ctx, s.httpAddr, s.tlsCert, s.tlsKey, gw.DirectHandler()) })
+	}
+	if s.healthAddr != "0" {
+		n++
+		start(func() error { return serveHTTP(ctx, s.healthAddr, "", "", healthHandler(&ready, reg)) })
+	}
+	n++
+	start(func() error { sweep(ctx, tokens, s.sweepInterval, &ready, log); return nil })
+	for range n {
+		<-done
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// sweep deletes expired tokens, and keeps readiness: ready while the tokens can be listed.
+func sweep(ctx context.Context, tokens *console.Tokens, every time.Duration, ready *atomic.Bool, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, every)
+		n, err := tokens.Sweep(sctx)
+		cancel()
+		ready.Store(err == nil)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("console tokens unreadable: the gateway cannot check passwords (RBAC on Secrets in its namespace?)", "error", err.Error())
+		case n > 0:
+			log.Info("expired console tokens deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func healthHandler(ready *atomic.Bool, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "console tokens not readable yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serveHTTP serves h on addr until ctx ends. The header timeout keeps slow clients from holding connections.
+func serveHTTP(ctx context.Context, addr, cert, key string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		// Requests, websockets included, end with ctx: a hijacked connection outlives Shutdown and Close.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	})
+	defer stop()
+	var err error
+	if cert != "" {
+		err = srv.ListenAndServeTLS(cert, key)
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", addr, err)
+}
+
+// restConfig is the --kubeconfig file's, else $KUBECONFIG's, else the in-cluster config.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return rest.InClusterConfig()
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{"POD_NAMESPACE": "consoles", "NOVNC_DIR": "/novnc", "LOG_LEVEL": "debug"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, s settings)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, s settings) {
+			assert.Equal(t, ":5900", s.vncAddr)
+			assert.Equal(t, ":8080", s.httpAddr)
+			assert.Equal(t, ":8081", s.healthAddr)
+			assert.Equal(t, "cloudstack-kubevirt-system", s.namespace)
+			assert.Empty(t, s.novncDir)
+			assert.Equal(t, 15*time.Second, s.handshakeTimeout)
+			assert.Equal(t, slog.LevelInfo, s.level)
+		}},
+		{name: "environment", env: env, check: func(t *testing.T, s settings) {
+			assert.Equal(t, "consoles", s.namespace)
+			assert.Equal(t, "/novnc", s.novncDir)
+			assert.Equal(t, slog.LevelDebug, s.level)
+		}},
+		{name: "flags win", env: env, args: []string{"--namespace=x", "--novnc-dir=/n", "--vnc-listen=127.0.0.1:5901", "--http-listen=0"}, check: func(t *testing.T, s settings) {
+			assert.Equal(t, "x", s.namespace)
+			assert.Equal(t, "/n", s.novncDir)
+			assert.Equal(t, "127.0.0.1:5901", s.vncAddr)
+			assert.Equal(t, "0", s.httpAddr)
+		}},
+		{name: "certificate without key", args: []string{"--tls-cert=/c"}, wantErr: "go together"},
+		{name: "nothing to serve", args: []string{"--vnc-listen=0", "--http-listen=0"}, wantErr: "nothing to serve"},
+		{name: "zero timeout", args: []string{"--handshake-timeout=0s"}, wantErr: "must be positive"},
+		{name: "bad level", args: []string{"--log-level=loud"}, wantErr: "--log-level"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parseFlags(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, s)
+		})
+	}
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+)
+
+// customActions are the custom actions hack/register.sh registers, as it names them. CloudStack passes the
+// registered name verbatim, so they are matched case-insensitively (an operator may register "listsnapshots");
+// lifecycle actions stay case-sensitive, so that no custom action named "Delete" can reach delete.
+var customActions = []string{"ListSnapshots", "CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot", "Pause", "Resume", "Migrate", "Describe"}
+
+// actionKey is the key of action in actions: a custom action's lower-cased name, any other as sent.
+func actionKey(action string) string {
+	for _, name := range customActions {
+		if strings.EqualFold(name, action) {
+			return strings.ToLower(name)
+		}
+	}
+	return action
+}
+
+// printTable is an answer CloudStack's UI renders as a table (printmessage), one column per field of T.
+type printTable[T any] struct {
+	Status       string `json:"status"`
+	PrintMessage string `json:"printmessage"`
+	Message      []T    `json:"message"`
+}
+
+func table[T any](rows []T) printTable[T] {
+	if rows == nil {
+		rows = []T{} // an empty table, not null
+	}
+	return printTable[T]{Status: "success", PrintMessage: "true", Message: rows}
+}
+
+// snapshotRow is one line of ListSnapshots.
+type snapshotRow struct {
+	Name  string `json:"name"`
+	Time  string `json:"time"`
+	Phase string `json:"phase"`
+	Ready bool   `json:"ready"`
+}
+
+// instance is the Instance's identity, for the actions that act on one.
+func (c *call) instance() (kube.Identity, error) {
+	id, err := c.identity()
+	if err != nil {
+		return id, fmt.Errorf("%w: custom actions act on an Instance (register them with resourcetype=VirtualMachine)", err)
+	}
+	return id, nil
+}
+
+func listSnapshots(ctx context.Context, c *call) (any, error) {
+	if err := c.payload.Parameters.NoParams(); err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := c.instances.ListSnapshots(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]snapshotRow, 0, len(snaps))
+	for _, s := range snaps {
+		rows = append(rows, snapshotRow{Name: s.Name, Time: formatTime(s.Time), Phase: s.Phase, Ready: s.Ready})
+	}
+	return table(rows), nil
+}
+
+func createSnapshot(ctx context.Context, c *call) (any, error) {
+	req, err := c.payload.Parameters.CreateSnapshotParams()
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.instances.CreateSnapshot(ctx, id, req)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("snapshot taken", "snapshot", s.Object, "time", s.Time)
+	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s taken at %s (VirtualMachineSnapshot %s, ready to restore)", s.Name, c.ref(id.Name), formatTime(s.Time), c.ref(s.Object))}, nil
+}
+
+func restoreSnapshot(ctx context.Context, c *call) (any, error) {
+	name, err := c.payload.Parameters.SnapshotNameParams()
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.instances.RestoreSnapshot(ctx, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: fmt.Sprintf("VirtualMachine %s restored to snapshot %s (taken %s); start the Instance to boot it", c.ref(id.Name), s.Name, formatTime(s.Time))}, nil
+}
+
+func deleteSnapshot(ctx context.Context, c *call) (any, error) {
+	name, err := c.payload.Parameters.SnapshotNameParams()
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.instances.DeleteSnapshot(ctx, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s deleted", s.Name, c.ref(id.Name))}, nil
+}
+
+func pauseInstance(ctx context.Context, c *call) (any, error) {
+	return pauseOrResume(ctx, c, "Pause")
+}
+
+func resumeInstance(ctx context.Context, c *call) (any, error) {
+	return pauseOrResume(ctx, c, "Resume")
+}
+
+func pauseOrResume(ctx context.Context, c *call, action string) (any, error) {
+	if err := c.payload.Parameters.NoParams(); err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	p, err := kube.NewPauser(c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if action == "Pause" {
+		done, err := c.instances.Pause(ctx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		return changed(c, id, done, "paused", "was paused already"), nil
+	}
+	done, err := c.instances.Resume(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return changed(c, id, done, "resumed", "was not paused"), nil
+}
+
+func changed(c *call, id kube.Identity, done bool, did, already string) success {
+	if done {
+		return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " " + did}
+	}
+	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " " + already + ": nothing to do"}
+}
+
+// migrationRow is one phase of Migrate's answer: the migration's progress as KubeVirt recorded it.
+type migrationRow struct {
+	Phase  string `json:"phase"`
+	Time   string `json:"time"`
+	Source string `json:"source node"`
+	Target string `json:"target node"`
+}
+
+func migrateInstance(ctx context.Context, c *call) (any, error) {
+	node, err := c.payload.Parameters.MigrateParams()
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	progress := func(m kube.Migration) {
+		c.log.Info("migration", "migration", m.Name, "phase", m.Phase, "source", m.SourceNode, "target", m.TargetNode)
+	}
+	m, err := c.instances.Migrate(ctx, id, node, progress)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]migrationRow, 0, len(m.Steps))
+	for _, s := range m.Steps {
+		rows = append(rows, migrationRow{Phase: s.Phase, Time: formatTime(s.Time), Source: m.SourceNode, Target: m.TargetNode})
+	}
+	return table(rows), nil
+}
+
+func describeInstance(ctx context.Context, c *call) (any, error) {
+	events, err := c.payload.Parameters.DescribeParams()
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.instance()
+	if err != nil {
+		return nil, err
+	}
+	facts, err := c.instances.Describe(ctx, id, events)
+	if err != nil {
+		return nil, err
+	}
+	return table(facts), nil
+}
+
+// formatTime renders times in the tables: UTC, to the second.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

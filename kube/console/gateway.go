@@ -1,0 +1,260 @@
+// Package console is the console gateway: it speaks RFB (VNC) with VNC authentication to CloudStack's console
+// proxy, and a websocket to browsers in direct mode, checks the one-time token getconsole left in its namespace,
+// and relays the session to the VM's VNC through KubeVirt's vnc subresource, doing KubeVirt's side of the
+// handshake itself.
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+)
+
+// TokenStore consumes the tokens getconsole mints; *Tokens is the real one.
+type TokenStore interface {
+	ConsumePassword(ctx context.Context, challenge, response []byte) (kube.ConsoleTarget, error)
+	ConsumeDirect(ctx context.Context, token string) (kube.ConsoleTarget, error)
+}
+
+// Config configures a Gateway.
+type Config struct {
+	Tokens   TokenStore
+	Upstream Upstream
+	Log      *slog.Logger
+	Metrics  *Metrics // nil: none
+
+	// HandshakeTimeout bounds everything before the relay: the client's handshake, the token, the upstream
+	// connection and its handshake. A client that dawdles (slowloris) is cut off when it runs out.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds connections still in their handshake; more are closed at once. Separate from
+	// MaxSessions, so that a flood of connections that never authenticate cannot take the place of sessions.
+	MaxHandshakes int
+	// MaxSessions bounds relayed sessions.
+	MaxSessions int
+	// NoVNCDir holds noVNC (the npm package @novnc/novnc) for direct mode's page; "" serves a page that says
+	// it is missing.
+	NoVNCDir string
+}
+
+// Gateway serves consoles.
+type Gateway struct {
+	cfg        Config
+	handshakes chan struct{}
+	sessions   chan struct{}
+	wg         sync.WaitGroup
+	nextID     atomic.Uint64
+}
+
+// New returns a gateway; zero limits take defaults.
+func New(cfg Config) *Gateway {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 15 * time.Second
+	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = 64
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 256
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{cfg: cfg, handshakes: make(chan struct{}, cfg.MaxHandshakes), sessions: make(chan struct{}, cfg.MaxSessions)}
+}
+
+// ServeVNC accepts VNC clients on ln until ctx ends, then closes ln and waits for the sessions it started to end
+// (they end when their peers do; cancel ctx to end them too).
+func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				g.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		if !g.acquire(g.handshakes) {
+			g.cfg.Metrics.refused("vnc", "too many handshakes")
+			g.cfg.Log.Warn("connection refused: too many handshakes in progress", "client", conn.RemoteAddr().String(), "limit", g.cfg.MaxHandshakes)
+			conn.Close()
+			continue
+		}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			g.serveVNC(ctx, conn)
+		}()
+	}
+}
+
+func (g *Gateway) acquire(sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// session is one client's connection, for the log.
+type session struct {
+	id     uint64
+	mode   string
+	client string
+	start  time.Time
+	log    *slog.Logger
+}
+
+func (g *Gateway) newSession(mode, client string) *session {
+	id := g.nextID.Add(1)
+	return &session{id: id, mode: mode, client: client, start: time.Now(),
+		log: g.cfg.Log.With("session", id, "mode", mode, "client", client)}
+}
+
+// serveVNC is one console proxy connection: handshake with VNC authentication, then the relay. It holds a
+// handshake slot until the relay starts, and takes a session slot before it tries the password, so that a
+// busy gateway refuses without using up the password.
+func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn) {
+	s := g.newSession("vnc", conn.RemoteAddr().String())
+	handshaking := true
+	defer func() {
+		if handshaking {
+			<-g.handshakes
+		}
+	}()
+	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
+	defer cancel()
+	deadline, _ := hctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	minor, challenge, response, err := vncChallenge(conn)
+	if err != nil {
+		g.fail(s, "handshake", err)
+		conn.Close()
+		return
+	}
+	if !g.acquire(g.sessions) {
+		g.fail(s, "too many sessions", fmt.Errorf("%d sessions already run", g.cfg.MaxSessions))
+		_ = securityResult(conn, minor, false, "the console gateway is busy: try again later")
+		conn.Close()
+		return
+	}
+	defer func() { <-g.sessions }()
+	up, reason := g.open(hctx, s, func(ctx context.Context) (kube.ConsoleTarget, error) {
+		return g.cfg.Tokens.ConsumePassword(ctx, challenge, response)
+	})
+	if up == nil {
+		_ = securityResult(conn, minor, false, reason)
+		conn.Close()
+		return
+	}
+	if err := securityResult(conn, minor, true, ""); err != nil {
+		g.fail(s, "handshake", err)
+		up.Close()
+		conn.Close()
+		return
+	}
+	<-g.handshakes
+	handshaking = false
+	_ = conn.SetDeadline(time.Time{})
+	g.relay(ctx, s, conn, up)
+}
+
+// vncChallenge does the handshake up to the client's answer to a fresh VNC authentication challenge.
+func vncChallenge(conn net.Conn) (minor int, challenge, response []byte, err error) {
+	if minor, err = serverVersion(conn); err != nil {
+		return 0, nil, nil, err
+	}
+	if err = offerSecurity(conn, minor, securityVNCAuth); err != nil {
+		return 0, nil, nil, err
+	}
+	challenge = make([]byte, 16)
+	_, _ = rand.Read(challenge)
+	if _, err = conn.Write(challenge); err != nil {
+		return 0, nil, nil, err
+	}
+	response = make([]byte, 16)
+	if _, err = io.ReadFull(conn, response); err != nil {
+		return 0, nil, nil, fmt.Errorf("reading the VNC authentication response: %w", err)
+	}
+	return minor, challenge, response, nil
+}
+
+// open consumes the client's token and opens its VM's VNC. On failure it returns the reason to tell the
+// client, which never says more than that authentication failed or which VM is unavailable.
+func (g *Gateway) open(ctx context.Context, s *session, consume func(context.Context) (kube.ConsoleTarget, error)) (net.Conn, string) {
+	target, err := consume(ctx)
+	if err != nil {
+		g.fail(s, "authentication", err)
+		return nil, "authentication failed"
+	}
+	s.log = s.log.With("vm", target.String())
+	up, err := g.cfg.Upstream.Open(ctx, target)
+	if err != nil {
+		g.fail(s, "upstream", err)
+		return nil, "the console of " + target.String() + " is unavailable"
+	}
+	return up, ""
+}
+
+// fail logs why a connection ended before its relay.
+func (g *Gateway) fail(s *session, stage string, err error) {
+	g.cfg.Metrics.refused(s.mode, stage)
+	s.log.Warn("console refused", "stage", stage, "error", fmt.Sprint(err), "elapsed", since(s.start))
+}
+
+// relay copies both ways until either side ends or ctx does, then closes both and logs the session.
+func (g *Gateway) relay(ctx context.Context, s *session, client, vm net.Conn) {
+	g.cfg.Metrics.started(s.mode)
+	s.log.Info("console session started", "handshake", since(s.start))
+	relayStart := time.Now()
+	var once sync.Once
+	closeBoth := func() { once.Do(func() { client.Close(); vm.Close() }) }
+	stop := context.AfterFunc(ctx, closeBoth)
+	defer stop()
+	var toVM, toClient atomic.Int64
+	done := make(chan struct{}, 2)
+	pump := func(dst, src net.Conn, n *atomic.Int64) {
+		buf := make([]byte, 32<<10)
+		for {
+			k, err := src.Read(buf)
+			if k > 0 {
+				if _, werr := dst.Write(buf[:k]); werr != nil {
+					break
+				}
+				n.Add(int64(k))
+			}
+			if err != nil {
+				break
+			}
+		}
+		closeBoth()
+		done <- struct{}{}
+	}
+	go pump(vm, client, &toVM)
+	go pump(client, vm, &toClient)
+	<-done
+	<-done
+	g.cfg.Metrics.ended(s.mode, toVM.Load(), toClient.Load())
+	s.log.Info("console session ended", "duration", since(relayStart),
+		"bytesFromClient", toVM.Load(), "bytesToClient", toClient.Load())
+}
+
+// since is a duration for the log, readable in JSON (slog writes a time.Duration as nanoseconds).
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -1,0 +1,124 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+)
+
+// Pauser pauses and resumes guests through virt-api's VMI subresources
+// (PUT /apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances/{name}/pause|unpause).
+// A paused guest keeps its memory and node; only its vCPUs stop.
+type Pauser struct {
+	rest rest.Interface
+}
+
+// NewPauser builds a Pauser from the same config as the client (and the same codecs as the restarter).
+func NewPauser(cfg *rest.Config) (*Pauser, error) {
+	r, err := NewSubresourceRestarter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Pauser{rest: r.rest}, nil
+}
+
+func (p *Pauser) put(ctx context.Context, namespace, name, subresource string) error {
+	return p.rest.Put().
+		Namespace(namespace).Resource("virtualmachineinstances").Name(name).SubResource(subresource).
+		Body([]byte("{}")).SetHeader("Content-Type", "application/json").
+		Do(ctx).Error()
+}
+
+// Pause pauses the Instance's running guest and waits until KubeVirt reports it paused. It reports false when
+// the guest was paused already (nothing is done).
+func (in *Instances) Pause(ctx context.Context, p *Pauser, id Identity) (bool, error) {
+	vmi, err := in.runningVMI(ctx, id, "pause")
+	if err != nil {
+		return false, err
+	}
+	if isPaused(vmi) {
+		return false, nil
+	}
+	if err := p.put(ctx, in.namespace, id.Name, "pause"); err != nil {
+		return false, explainSubresource(err, "pause VirtualMachineInstance "+in.ref(id.Name))
+	}
+	return true, in.waitPaused(ctx, id.Name, true)
+}
+
+// Resume resumes the Instance's paused guest and waits until KubeVirt reports it running. It reports false
+// when the guest was not paused (nothing is done).
+func (in *Instances) Resume(ctx context.Context, p *Pauser, id Identity) (bool, error) {
+	vmi, err := in.runningVMI(ctx, id, "resume")
+	if err != nil {
+		return false, err
+	}
+	if !isPaused(vmi) {
+		return false, nil
+	}
+	if err := p.put(ctx, in.namespace, id.Name, "unpause"); err != nil {
+		return false, explainSubresource(err, "unpause VirtualMachineInstance "+in.ref(id.Name))
+	}
+	return true, in.waitPaused(ctx, id.Name, false)
+}
+
+// runningVMI returns the Instance's VMI, or an error when the Instance has no running guest to act on.
+func (in *Instances) runningVMI(ctx context.Context, id Identity, verb string) (*kubevirtv1.VirtualMachineInstance, error) {
+	if _, err := in.existingVM(ctx, id); err != nil {
+		return nil, err
+	}
+	vmi, err := in.vmi(ctx, id.Name)
+	if err != nil {
+		return nil, err
+	}
+	if vmi == nil || vmi.Status.Phase != kubevirtv1.Running {
+		phase := "stopped"
+		if vmi != nil && !vmi.IsFinal() {
+			phase = orUnknown(string(vmi.Status.Phase))
+		}
+		return nil, fmt.Errorf("cannot %s VirtualMachine %s: its guest is %s, not running", verb, in.ref(id.Name), phase)
+	}
+	return vmi, nil
+}
+
+func isPaused(vmi *kubevirtv1.VirtualMachineInstance) bool {
+	for _, c := range vmi.Status.Conditions {
+		if c.Type == kubevirtv1.VirtualMachineInstancePaused {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitPaused waits until the VMI's Paused condition says paused.
+func (in *Instances) waitPaused(ctx context.Context, name string, paused bool) error {
+	check := func() (bool, error) {
+		vmi, err := in.vmi(ctx, name)
+		if err != nil {
+			return false, err
+		}
+		if vmi == nil || vmi.IsFinal() {
+			return false, fmt.Errorf("VirtualMachineInstance %s stopped while waiting for it to be paused=%t", in.ref(name), paused)
+		}
+		return isPaused(vmi) == paused, nil
+	}
+	describe := func() string {
+		return fmt.Sprintf("virt-api accepted the request, but VirtualMachineInstance %s does not report paused=%t yet", in.ref(name), paused)
+	}
+	return poll(ctx, check, describe)
+}
+
+// explainSubresource explains virt-api's answers: 404 when the aggregated API is not served, 409 when the
+// guest's state does not allow it.
+func explainSubresource(err error, what string) error {
+	switch {
+	case kerrors.IsNotFound(err):
+		return fmt.Errorf("%s: virt-api's subresources.kubevirt.io API is not served (is KubeVirt's virt-api running, and its APIService available?): %w", what, err)
+	case kerrors.IsConflict(err):
+		return fmt.Errorf("%s: KubeVirt refused it in the guest's current state: %w", what, err)
+	}
+	return explain(err, what)
+}

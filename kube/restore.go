@@ -1,0 +1,116 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1beta1 "kubevirt.io/api/snapshot/v1beta1"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// RestoreSnapshot puts the Instance's VM back to its snapshot named name, and waits until KubeVirt reports the
+// restore complete. KubeVirt restores only a stopped VM: with its default policy (WaitGracePeriod) a restore of
+// a running one waits five minutes for someone to stop it, then fails. The extension refuses at once instead,
+// and asks KubeVirt to fail at once (FailImmediate) should the VM start in between, so that CloudStack's power
+// state is never changed behind its back.
+func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
+	vm, err := in.existingVM(ctx, id)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap, err := in.findSnapshot(ctx, vm.Name, name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if snap == nil {
+		return Snapshot{}, in.noSnapshot(vm.Name, name)
+	}
+	s := snapshotOf(snap)
+	if s.Phase != string(snapshotv1beta1.Succeeded) || !s.Ready {
+		return Snapshot{}, fmt.Errorf("snapshot %q of VirtualMachine %s cannot be restored: it is %s, not ready (%s)", name, in.ref(vm.Name), orUnknown(s.Phase), s.Problem)
+	}
+	if err := in.restorable(ctx, vm); err != nil {
+		return Snapshot{}, err
+	}
+	restore := &snapshotv1beta1.VirtualMachineRestore{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: vm.Name + "-restore-", Namespace: in.namespace,
+			Labels: map[string]string{
+				translate.LabelManagedBy:    translate.ManagedBy,
+				translate.LabelInstanceUUID: vm.Labels[translate.LabelInstanceUUID],
+			},
+			Annotations: map[string]string{translate.AnnotationSnapshotName: s.Name},
+		},
+		Spec: snapshotv1beta1.VirtualMachineRestoreSpec{
+			Target:                     corev1.TypedLocalObjectReference{APIGroup: ptr.To(kubevirtv1.SchemeGroupVersion.Group), Kind: "VirtualMachine", Name: vm.Name},
+			VirtualMachineSnapshotName: snap.Name,
+			TargetReadinessPolicy:      ptr.To(snapshotv1beta1.VirtualMachineRestoreFailImmediate),
+		},
+	}
+	if err := in.client.Create(ctx, restore); err != nil {
+		return Snapshot{}, explainSnapshotAPI(err, "create a VirtualMachineRestore of VirtualMachine "+in.ref(vm.Name))
+	}
+	return s, in.waitRestore(ctx, restore.Name)
+}
+
+// restorable refuses a VM that runs (has a VMI, which is what KubeVirt checks), or that another restore holds.
+func (in *Instances) restorable(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
+	vmi, err := in.vmi(ctx, vm.Name)
+	if err != nil {
+		return err
+	}
+	if vmi != nil {
+		return fmt.Errorf("VirtualMachine %s is running (its VirtualMachineInstance is %s): KubeVirt restores only a stopped VM; stop the Instance in CloudStack, then restore", in.ref(vm.Name), orUnknown(string(vmi.Status.Phase)))
+	}
+	if r := vm.Status.RestoreInProgress; r != nil {
+		return fmt.Errorf("VirtualMachine %s is being restored already (VirtualMachineRestore %s): wait for it to finish", in.ref(vm.Name), in.ref(*r))
+	}
+	return nil
+}
+
+// waitRestore waits until the restore completes, or fails (a Failure condition, which KubeVirt never clears).
+func (in *Instances) waitRestore(ctx context.Context, name string) error {
+	var last snapshotv1beta1.VirtualMachineRestore
+	check := func() (bool, error) {
+		if err := in.client.Get(ctx, in.key(name), &last); err != nil {
+			if kerrors.IsNotFound(err) {
+				return false, fmt.Errorf("VirtualMachineRestore %s was deleted while restoring", in.ref(name))
+			}
+			return false, explain(err, "read VirtualMachineRestore "+in.ref(name))
+		}
+		st := last.Status
+		if st == nil {
+			return false, nil
+		}
+		if ptr.Deref(st.Complete, false) {
+			return true, nil
+		}
+		for _, c := range st.Conditions {
+			if c.Type == snapshotv1beta1.ConditionFailure && c.Status == corev1.ConditionTrue {
+				return false, fmt.Errorf("KubeVirt could not restore: VirtualMachineRestore %s failed: %s", in.ref(name), c.Reason)
+			}
+		}
+		return false, nil
+	}
+	describe := func() string {
+		state := "not yet picked up by KubeVirt's restore controller"
+		if last.Status != nil {
+			state = snapshotConditions(last.Status.Conditions)
+		}
+		return fmt.Sprintf("VirtualMachineRestore %s is not complete (%s); it goes on in the cluster, and the Instance must stay stopped until it completes", in.ref(name), state)
+	}
+	return poll(ctx, check, describe)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "in no phase yet"
+	}
+	return s
+}

@@ -1,0 +1,257 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	snapshotv1beta1 "kubevirt.io/api/snapshot/v1beta1"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// Snapshot is one VirtualMachineSnapshot of an Instance, as the custom actions show it.
+type Snapshot struct {
+	Name        string // the name CloudStack knows (snap_name), or the object's for snapshots made elsewhere
+	Object      string // the VirtualMachineSnapshot's name
+	Time        time.Time
+	Phase       string
+	Ready       bool
+	Description string
+	Problem     string // KubeVirt's error, or why it is not ready
+}
+
+func snapshotOf(s *snapshotv1beta1.VirtualMachineSnapshot) Snapshot {
+	out := Snapshot{Name: s.Name, Object: s.Name, Time: s.CreationTimestamp.Time, Description: s.Annotations[translate.AnnotationSnapshotDescription]}
+	if n := s.Annotations[translate.AnnotationSnapshotName]; n != "" {
+		out.Name = n
+	}
+	if st := s.Status; st != nil {
+		out.Phase = string(st.Phase)
+		out.Ready = ptr.Deref(st.ReadyToUse, false)
+		if st.CreationTime != nil {
+			out.Time = st.CreationTime.Time
+		}
+		if st.Error != nil && st.Error.Message != nil {
+			out.Problem = *st.Error.Message
+		} else if !out.Ready {
+			out.Problem = snapshotConditions(st.Conditions)
+		}
+	}
+	return out
+}
+
+// snapshotConditions summarises the conditions KubeVirt gives a snapshot or a restore (their reasons are
+// sentences: "Source does not exist", "snapshot deadline exceeded").
+func snapshotConditions(conds []snapshotv1beta1.Condition) string {
+	var parts []string
+	for _, c := range conds {
+		if c.Reason != "" {
+			parts = append(parts, fmt.Sprintf("%s=%s: %s", c.Type, c.Status, c.Reason))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ListSnapshots lists the snapshots whose source is the Instance's VM, oldest first. They outlive the VM, so
+// they are listed even when it is gone.
+func (in *Instances) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot, error) {
+	if _, err := in.get(ctx, id); err != nil {
+		return nil, err
+	}
+	snaps, err := in.snapshotsOf(ctx, id.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Snapshot, 0, len(snaps))
+	for i := range snaps {
+		out = append(out, snapshotOf(&snaps[i]))
+	}
+	slices.SortStableFunc(out, func(a, b Snapshot) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+// snapshotsOf lists the namespace's VirtualMachineSnapshots of the VM named vm, page by page: snapshots made
+// with kubectl carry none of the extension's labels, so the source decides.
+func (in *Instances) snapshotsOf(ctx context.Context, vm string) ([]snapshotv1beta1.VirtualMachineSnapshot, error) {
+	var out []snapshotv1beta1.VirtualMachineSnapshot
+	opts := ListOptions{Limit: listPage}
+	for {
+		list := &snapshotv1beta1.VirtualMachineSnapshotList{}
+		if err := in.client.List(ctx, in.namespace, list, opts); err != nil {
+			return nil, explainSnapshotAPI(err, "list VirtualMachineSnapshots in namespace "+in.namespace)
+		}
+		for _, s := range list.Items {
+			if isSourceVM(s.Spec.Source, vm) {
+				out = append(out, s)
+			}
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			return out, nil
+		}
+	}
+}
+
+func isSourceVM(ref corev1.TypedLocalObjectReference, vm string) bool {
+	return ref.Kind == "VirtualMachine" && ref.Name == vm && (ref.APIGroup == nil || *ref.APIGroup == kubevirtv1.SchemeGroupVersion.Group)
+}
+
+// explainSnapshotAPI adds what to do when the snapshot API is not served at all: a list, or a create in a
+// namespace that holds the VM, answers NotFound only then.
+func explainSnapshotAPI(err error, what string) error {
+	if kerrors.IsNotFound(err) {
+		return fmt.Errorf("%s: the snapshot.kubevirt.io/v1beta1 API is not served: KubeVirt's snapshot CRDs are missing (is KubeVirt installed?): %w", what, err)
+	}
+	return explain(err, what)
+}
+
+// findSnapshot returns the Instance's snapshot named name: the extension's own (VM name, then name) or, for
+// snapshots made elsewhere, the object of that exact name whose source is the VM. nil when there is none.
+func (in *Instances) findSnapshot(ctx context.Context, vm, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
+	for _, object := range []string{translate.SnapshotObjectName(vm, name), name} {
+		s := &snapshotv1beta1.VirtualMachineSnapshot{}
+		err := in.client.Get(ctx, in.key(object), s)
+		if kerrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, explain(err, "read VirtualMachineSnapshot "+in.ref(object))
+		}
+		if isSourceVM(s.Spec.Source, vm) {
+			return s, nil
+		}
+	}
+	return nil, nil
+}
+
+// noSnapshot is the error for a snapshot name the Instance has none of.
+func (in *Instances) noSnapshot(vm, name string) error {
+	return fmt.Errorf("VirtualMachine %s has no snapshot %q (ListSnapshots lists them)", in.ref(vm), name)
+}
+
+// existingVM returns the Instance's VM, or an error saying that there is none.
+func (in *Instances) existingVM(ctx context.Context, id Identity) (*kubevirtv1.VirtualMachine, error) {
+	vm, err := in.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if vm == nil {
+		return nil, fmt.Errorf("the Instance has no VirtualMachine %s (never created, or deleted out of band): start the Instance first", in.ref(id.Name))
+	}
+	return vm, nil
+}
+
+// CreateSnapshot snapshots the Instance's VM (running or not) and waits until KubeVirt reports it ready.
+func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req translate.SnapshotRequest) (Snapshot, error) {
+	vm, err := in.existingVM(ctx, id)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	existing, err := in.findSnapshot(ctx, vm.Name, req.Name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if existing != nil {
+		s := snapshotOf(existing)
+		return Snapshot{}, fmt.Errorf("VirtualMachine %s already has a snapshot %q (taken %s, %s): choose another name, or delete it first", in.ref(vm.Name), req.Name, formatTime(s.Time), s.Phase)
+	}
+	snap := &snapshotv1beta1.VirtualMachineSnapshot{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: translate.SnapshotObjectName(vm.Name, req.Name), Namespace: in.namespace,
+			Labels: map[string]string{
+				translate.LabelManagedBy:    translate.ManagedBy,
+				translate.LabelInstanceUUID: vm.Labels[translate.LabelInstanceUUID],
+			},
+			Annotations: map[string]string{translate.AnnotationSnapshotName: req.Name},
+		},
+		Spec: snapshotv1beta1.VirtualMachineSnapshotSpec{
+			Source: corev1.TypedLocalObjectReference{APIGroup: ptr.To(kubevirtv1.SchemeGroupVersion.Group), Kind: "VirtualMachine", Name: vm.Name},
+		},
+	}
+	if req.Description != "" {
+		snap.Annotations[translate.AnnotationSnapshotDescription] = req.Description
+	}
+	if err := in.client.Create(ctx, snap); err != nil {
+		if kerrors.IsAlreadyExists(err) {
+			return Snapshot{}, fmt.Errorf("VirtualMachineSnapshot %s already exists: choose another name, or delete it first", in.ref(snap.Name))
+		}
+		return Snapshot{}, explainSnapshotAPI(err, "create VirtualMachineSnapshot "+in.ref(snap.Name))
+	}
+	return in.waitSnapshot(ctx, snap.Name)
+}
+
+// waitSnapshot waits until the snapshot succeeds (and is ready to use) or fails.
+func (in *Instances) waitSnapshot(ctx context.Context, object string) (Snapshot, error) {
+	var last Snapshot
+	check := func() (bool, error) {
+		s := &snapshotv1beta1.VirtualMachineSnapshot{}
+		if err := in.client.Get(ctx, in.key(object), s); err != nil {
+			if kerrors.IsNotFound(err) {
+				return false, fmt.Errorf("VirtualMachineSnapshot %s was deleted while it was being taken", in.ref(object))
+			}
+			return false, explain(err, "read VirtualMachineSnapshot "+in.ref(object))
+		}
+		last = snapshotOf(s)
+		switch {
+		case last.Phase == string(snapshotv1beta1.Failed):
+			return false, fmt.Errorf("KubeVirt could not snapshot: VirtualMachineSnapshot %s failed: %s", in.ref(object), last.Problem)
+		case last.Phase == string(snapshotv1beta1.Succeeded) && last.Ready:
+			return true, nil
+		}
+		return false, nil
+	}
+	describe := func() string {
+		phase := last.Phase
+		if phase == "" {
+			phase = "not yet picked up by KubeVirt's snapshot controller"
+		}
+		return fmt.Sprintf("VirtualMachineSnapshot %s is %s (%s); it goes on in the cluster (ListSnapshots shows when it is ready)", in.ref(object), phase, last.Problem)
+	}
+	return last, poll(ctx, check, describe)
+}
+
+// DeleteSnapshot deletes the Instance's snapshot named name (and, by KubeVirt's deletion policy, its content)
+// and waits until it is gone.
+func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
+	if _, err := in.get(ctx, id); err != nil {
+		return Snapshot{}, err
+	}
+	snap, err := in.findSnapshot(ctx, id.Name, name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if snap == nil {
+		return Snapshot{}, in.noSnapshot(id.Name, name)
+	}
+	uid := snap.UID
+	err = in.client.Delete(ctx, snap, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !kerrors.IsNotFound(err) {
+		return Snapshot{}, explain(err, "delete VirtualMachineSnapshot "+in.ref(snap.Name))
+	}
+	check := func() (bool, error) {
+		err := in.client.Get(ctx, in.key(snap.Name), &snapshotv1beta1.VirtualMachineSnapshot{})
+		if kerrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, explain(err, "read VirtualMachineSnapshot "+in.ref(snap.Name))
+	}
+	describe := func() string {
+		return fmt.Sprintf("VirtualMachineSnapshot %s is being deleted but still exists (KubeVirt's finalizer is pending)", in.ref(snap.Name))
+	}
+	return snapshotOf(snap), poll(ctx, check, describe)
+}
+
+// formatTime renders a time for CloudStack's tables: UTC, to the second; "" for none.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

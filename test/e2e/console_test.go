@@ -1,0 +1,352 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/des"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
+)
+
+// consoleAnswer is getconsole's answer as CloudStack 4.22 reads it.
+type consoleAnswer struct {
+	Status  string
+	Console struct {
+		Host, Port, Password, URL, Protocol string
+		PasswordOneTimeUseOnly              bool `json:"passwordonetimeuseonly"`
+	}
+}
+
+func consoleHost(ns string, details map[string]string) cloudstacksim.Host {
+	h := host(ns)
+	for k, v := range details {
+		h.Host[k] = v
+	}
+	return h
+}
+
+// TestGetconsole runs getconsole as CloudStack does and follows the answer the whole way: the token Secret, the
+// gateway (cmd/console), virtapisim's vnc subresource, QEMU's VNC server, and vncsnapshot as the console proxy.
+func TestGetconsole(t *testing.T) {
+	const ns = "e2e-console"
+	namespace(t, ns)
+	err := s.client.Create(t.Context(), namespaceObject(translate.DefaultConsoleNamespace))
+	require.True(t, err == nil || isAlreadyExists(err), "%v", err)
+	in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})
+
+	t.Run("refusals", func(t *testing.T) {
+		requireFailure(t, call(t, host(ns), "getconsole", in), "detail console_host: not set")
+		requireFailure(t, call(t, consoleHost(ns, map[string]string{"console_host": "10.0.0.5"}), "getconsole", in),
+			"VirtualMachine "+ns+"/"+vmName(in)+" does not exist: the Instance has no console")
+		requireFailure(t, call(t, consoleHost(ns, map[string]string{"console_mode": "direct"}), "getconsole", in), "detail console_url: not set")
+	})
+	requireSuccess(t, call(t, host(ns), "create", in))
+	t.Run("answers", func(t *testing.T) {
+		res := call(t, consoleHost(ns, map[string]string{"console_host": "10.0.0.5", "console_port": "30590"}), "getconsole", in)
+		requireSuccess(t, res)
+		var answer consoleAnswer
+		require.NoError(t, json.Unmarshal([]byte(res.Output), &answer))
+		assert.Equal(t, "success", answer.Status)
+		assert.Equal(t, "10.0.0.5", answer.Console.Host)
+		assert.Equal(t, "30590", answer.Console.Port, "CloudStack reads the port as a string")
+		assert.Len(t, answer.Console.Password, 8)
+		assert.True(t, answer.Console.PasswordOneTimeUseOnly)
+		assert.Equal(t, "vnc", answer.Console.Protocol)
+		log, err := os.ReadFile("/tmp/kubevirt-extension-e2e.log")
+		require.NoError(t, err)
+		assert.NotContains(t, string(log), answer.Console.Password, "the password is never logged")
+		secrets := &corev1.SecretList{}
+		require.NoError(t, s.client.List(t.Context(), secrets, client.InNamespace(translate.DefaultConsoleNamespace), client.HasLabels{kube.LabelConsoleToken}))
+		found := false
+		for _, sec := range secrets.Items {
+			tok, err := kube.ConsoleTokenFromSecret(&sec)
+			require.NoError(t, err)
+			if tok.Password == answer.Console.Password {
+				found = true
+				assert.Equal(t, kube.ConsoleTarget{Namespace: ns, Name: vmName(in), InstanceUUID: in.UUID}, tok.Target)
+				assert.Equal(t, 30*time.Second, tok.Lifetime)
+			}
+		}
+		assert.True(t, found, "the token is a Secret in the gateway's namespace")
+
+		res = call(t, consoleHost(ns, map[string]string{"console_mode": "direct", "console_url": "https://console.example.com/kv/"}), "getconsole", in)
+		requireSuccess(t, res)
+		require.NoError(t, json.Unmarshal([]byte(res.Output), &answer))
+		assert.Equal(t, "direct", answer.Console.Protocol)
+		assert.Regexp(t, `^https://console\.example\.com/kv/\?token=[A-Za-z0-9_-]{43}$`, answer.Console.URL)
+	})
+
+	t.Run("as the extension's ServiceAccount", func(t *testing.T) {
+		// manifests/extension-rbac grants what getconsole needs, and check says whether it will work.
+		needsEnvtest(t)
+		applyAllRBAC(t)
+		applyManifests(t, "extension-rbac/console-tokens.yaml")
+		namespace(t, managedNamespace)
+		kubeconfig, err := s.env.KubeconfigFor(extensionIdentity, serviceAccountGroups)
+		require.NoError(t, err)
+		h := host(managedNamespace)
+		h.Host["kubeconfig"] = kubeconfig
+		other := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})
+		requireSuccess(t, call(t, h, "create", other))
+		_, lines := runCheck(t, h, h.Payload(other, "Running", false))
+		assert.Equal(t, "warn", lines["console"].Result)
+		assert.Contains(t, lines["console"].Detail, "detail console_host: not set")
+
+		h.Host["console_host"] = "10.0.0.5"
+		_, lines = runCheck(t, h, h.Payload(other, "Running", false))
+		assert.Equal(t, "ok", lines["console"].Result, lines["console"].Detail)
+		assert.Equal(t, "vnc mode via 10.0.0.5:5900; tokens in cloudstack-kubevirt-system, valid 30s", lines["console"].Detail)
+		requireSuccess(t, call(t, h, "getconsole", other))
+		requireSuccess(t, call(t, h, "delete", other))
+	})
+
+	t.Run("through the gateway", func(t *testing.T) {
+		_, vncsnapshot := consolePeers(t)
+		g := startGateway(t, ns, vmName(in))
+		h := consoleHost(ns, map[string]string{"console_host": "127.0.0.1", "console_port": g.vncPort, "console_url": g.url})
+
+		start := time.Now()
+		res := call(t, h, "getconsole", in)
+		requireSuccess(t, res)
+		var answer consoleAnswer
+		require.NoError(t, json.Unmarshal([]byte(res.Output), &answer))
+		shot, output, err := snapshot(t, vncsnapshot, answer.Console.Host, answer.Console.Port, answer.Console.Password)
+		require.NoError(t, err, "vncsnapshot: %s", output)
+		img, err := jpeg.Decode(bytes.NewReader(shot))
+		require.NoError(t, err)
+		t.Logf("getconsole to screenshot: %s; %v screen", time.Since(start).Round(time.Millisecond), img.Bounds().Size())
+		assert.GreaterOrEqual(t, img.Bounds().Dx(), 640, "a screen (SeaBIOS's text screen is 720x400)")
+
+		_, output, err = snapshot(t, vncsnapshot, answer.Console.Host, answer.Console.Port, answer.Console.Password)
+		require.Error(t, err, "a one-time password works once")
+		assert.Contains(t, output, "VNC authentication failed")
+
+		// Direct mode: the URL's token opens one websocket session, in which the gateway asks for no password.
+		h.Host["console_mode"] = "direct"
+		res = call(t, h, "getconsole", in)
+		requireSuccess(t, res)
+		require.NoError(t, json.Unmarshal([]byte(res.Output), &answer))
+		u, err := url.Parse(answer.Console.URL)
+		require.NoError(t, err)
+		page, err := http.Get(answer.Console.URL)
+		require.NoError(t, err)
+		page.Body.Close()
+		assert.Equal(t, http.StatusOK, page.StatusCode)
+		ws := "ws://" + u.Host + "/websockify?token=" + u.Query().Get("token")
+		assert.NotEmpty(t, directSession(t, ws), "loading the page did not use the token; the websocket did")
+		assert.Equal(t, "", directSession(t, ws), "the token works once")
+	})
+}
+
+func consolePeers(t *testing.T) (qemu, vncsnapshot string) {
+	t.Helper()
+	qemu, err1 := exec.LookPath("qemu-system-x86_64")
+	vncsnapshot, err2 := exec.LookPath("vncsnapshot")
+	if err := errors.Join(err1, err2); err != nil {
+		if os.Getenv("CONSOLE_PEERS") == "required" {
+			t.Fatalf("the console test needs QEMU and vncsnapshot: %v", err)
+		}
+		t.Skipf("no real VNC peers (apt-get install qemu-system-x86 vncsnapshot; hack/test.sh does as root): %v", err)
+	}
+	return qemu, vncsnapshot
+}
+
+type gateway struct {
+	vncPort string
+	url     string // direct mode's base URL
+}
+
+// startGateway runs cmd/console. On envtest it runs as its ServiceAccount (the RBAC of manifests/console)
+// through virtapisim, whose vnc subresource reaches a diskless QEMU for namespace/name; on a real cluster it
+// runs with the suite's kubeconfig against virt-api and the VM's own VNC.
+func startGateway(t *testing.T, namespace, name string) gateway {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "console-") // short: unix socket paths are limited
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	kubeconfig := s.kubeconfig
+	if s.virtapi != nil {
+		qemu, _ := consolePeers(t)
+		sock := filepath.Join(dir, "vnc.sock")
+		vm := exec.Command(qemu, "-nodefaults", "-vga", "std", "-display", "none", "-vnc", "unix:"+sock, "-m", "32", "-accel", "tcg")
+		require.NoError(t, vm.Start())
+		t.Cleanup(func() { _ = vm.Process.Kill(); _ = vm.Wait() })
+		require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 20*time.Millisecond)
+		s.vnc.set(t, namespace, name, func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		})
+		applyManifests(t, "console/rbac.yaml")
+		kubeconfig, err = s.virtapi.KubeconfigFor(dir, "system:serviceaccount:cloudstack-kubevirt-system:cloudstack-kubevirt-console", []string{"system:serviceaccounts", "system:authenticated"})
+		require.NoError(t, err)
+	}
+	bin, err := build(dir, "console")
+	require.NoError(t, err)
+	vncPort, httpPort, healthPort := freePort(t), freePort(t), freePort(t)
+	var logs syncBuffer
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--vnc-listen", "127.0.0.1:"+vncPort, "--http-listen", "127.0.0.1:"+httpPort,
+		"--health-listen", "127.0.0.1:"+healthPort, "--namespace", translate.DefaultConsoleNamespace)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		t.Logf("gateway log:\n%s", logs.String())
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + healthPort + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 50*time.Millisecond, "the gateway gets ready once it may list its tokens")
+	return gateway{vncPort: vncPort, url: "http://127.0.0.1:" + httpPort}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// snapshot is the console proxy: vncsnapshot with the password in vncpasswd's format.
+func snapshot(t *testing.T, vncsnapshot, host, port, password string) ([]byte, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	passwd, out := filepath.Join(dir, "passwd"), filepath.Join(dir, "screen.jpg")
+	require.NoError(t, os.WriteFile(passwd, vncpasswd(password), 0o600))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	output, err := exec.CommandContext(ctx, vncsnapshot, "-passwd", passwd, "-quality", "70", host+"::"+port, out).CombinedOutput()
+	t.Logf("vncsnapshot -passwd passwd -quality 70 %s::%s screen.jpg\n%s", host, port, output)
+	if err != nil {
+		return nil, string(output), err
+	}
+	shot, err := os.ReadFile(out)
+	return shot, string(output), err
+}
+
+// vncpasswd is the password DES-encrypted under VNC's fixed key, each key byte's bits mirrored (d3des).
+func vncpasswd(password string) []byte {
+	key := []byte{23, 82, 107, 6, 35, 78, 88, 7}
+	for i, b := range key {
+		var r byte
+		for j := range 8 {
+			r |= (b >> j & 1) << (7 - j)
+		}
+		key[i] = r
+	}
+	block := make([]byte, 8)
+	copy(block, password)
+	c, _ := des.NewCipher(key)
+	c.Encrypt(block, block)
+	return block
+}
+
+// directSession opens a direct-mode websocket and returns the desktop name from ServerInit, or "" when the
+// gateway refuses before security (as for a used token).
+func directSession(t *testing.T, wsURL string) string {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), wsURL, nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	r := &wsReader{ws: ws}
+	send := func(b []byte) { require.NoError(t, ws.WriteMessage(websocket.BinaryMessage, b)) }
+	version := make([]byte, 12)
+	_, err = io.ReadFull(r, version)
+	require.NoError(t, err)
+	send([]byte("RFB 003.008\n"))
+	n := make([]byte, 1)
+	_, err = io.ReadFull(r, n)
+	require.NoError(t, err)
+	if n[0] == 0 {
+		return ""
+	}
+	types := make([]byte, n[0])
+	_, err = io.ReadFull(r, types)
+	require.NoError(t, err)
+	require.Equal(t, []byte{1}, types, "security None: the token was the authentication")
+	send([]byte{1})
+	var result uint32
+	require.NoError(t, binary.Read(r, binary.BigEndian, &result))
+	require.Zero(t, result)
+	send([]byte{1}) // ClientInit
+	init := make([]byte, 24)
+	_, err = io.ReadFull(r, init)
+	require.NoError(t, err)
+	name := make([]byte, binary.BigEndian.Uint32(init[20:]))
+	_, err = io.ReadFull(r, name)
+	require.NoError(t, err)
+	return string(name)
+}
+
+type wsReader struct {
+	ws *websocket.Conn
+	r  io.Reader
+}
+
+func (w *wsReader) Read(p []byte) (int, error) {
+	for {
+		if w.r == nil {
+			_, r, err := w.ws.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			w.r = r
+		}
+		n, err := w.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			w.r = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}

@@ -1,0 +1,119 @@
+package translate
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Console details: where CloudStack's console proxy (or a user's browser) reaches the console gateway. All are
+// operator-level: an Instance detail must never redirect a console, or its password, elsewhere.
+const (
+	DetailConsoleHost      = "console_host"
+	DetailConsolePort      = "console_port"
+	DetailConsoleMode      = "console_mode"
+	DetailConsoleURL       = "console_url"
+	DetailConsoleNamespace = "console_namespace"
+	DetailConsoleLifetime  = "console_lifetime"
+)
+
+// Console modes: vnc hands CloudStack's console proxy a host, port and one-time VNC password; direct hands the
+// user a URL of the gateway's own web console with a one-time token.
+const (
+	ConsoleVNC    = "vnc"
+	ConsoleDirect = "direct"
+)
+
+// Console defaults. The lifetime only has to cover the console proxy's connection right after getconsole.
+const (
+	DefaultConsolePort      = 5900
+	DefaultConsoleNamespace = "cloudstack-kubevirt-system"
+	DefaultConsoleLifetime  = 30 * time.Second
+	maxConsoleLifetime      = 10 * time.Minute
+)
+
+// ConsoleSettings say how getconsole answers.
+type ConsoleSettings struct {
+	Mode string // ConsoleVNC or ConsoleDirect
+	Host string // vnc: the gateway's address as the console proxy VM reaches it
+	Port int    // vnc
+	URL  string // direct: the gateway's base URL, no trailing slash
+	// Namespace holds the tokens, and is where the gateway runs.
+	Namespace string
+	Lifetime  time.Duration
+}
+
+// Console resolves the console details, from the operator's levels only.
+func (d Details) Console() (ConsoleSettings, error) {
+	d = d.operator()
+	mode, err := d.oneOf(DetailConsoleMode, ConsoleVNC, ConsoleVNC, ConsoleDirect)
+	if err != nil {
+		return ConsoleSettings{}, err
+	}
+	s := ConsoleSettings{Mode: mode, Port: DefaultConsolePort, Namespace: DefaultConsoleNamespace, Lifetime: DefaultConsoleLifetime}
+	if ns, _, ok := d.Lookup(DetailConsoleNamespace); ok {
+		if msg := dns1123Label(ns); msg != "" {
+			return ConsoleSettings{}, d.invalid(DetailConsoleNamespace, "%q is not a Kubernetes namespace name: %s", ns, msg)
+		}
+		s.Namespace = ns
+	}
+	if s.Lifetime, err = d.consoleLifetime(); err != nil {
+		return ConsoleSettings{}, err
+	}
+	if mode == ConsoleDirect {
+		s.URL, err = d.consoleURL()
+		return s, err
+	}
+	if s.Host, err = d.consoleHost(); err != nil {
+		return ConsoleSettings{}, err
+	}
+	if v, _, ok := d.Lookup(DetailConsolePort); ok {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return ConsoleSettings{}, d.invalid(DetailConsolePort, "%q is not a TCP port (1-65535)", v)
+		}
+		s.Port = p
+	}
+	return s, nil
+}
+
+func (d Details) consoleHost() (string, error) {
+	host, _, ok := d.Lookup(DetailConsoleHost)
+	if !ok {
+		return "", &DetailError{Key: DetailConsoleHost, Reason: "not set: add the address at which the zone's console proxy VM reaches the console gateway (its Service's LoadBalancer or node address, see manifests/console) to the cluster or extension details, or set " + DetailConsoleMode + "=" + ConsoleDirect}
+	}
+	if net.ParseIP(host) == nil && dns1123Subdomain(strings.ToLower(host)) != "" {
+		return "", d.invalid(DetailConsoleHost, "%q is neither an IP address nor a host name", host)
+	}
+	return host, nil
+}
+
+func (d Details) consoleURL() (string, error) {
+	raw, _, ok := d.Lookup(DetailConsoleURL)
+	if !ok {
+		return "", &DetailError{Key: DetailConsoleURL, Reason: "not set: " + DetailConsoleMode + "=" + ConsoleDirect + " needs the console gateway's base URL as users' browsers reach it, e.g. https://console.example.com"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", d.invalid(DetailConsoleURL, "%q is not an http(s) URL without query, fragment or credentials", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+func (d Details) consoleLifetime() (time.Duration, error) {
+	v, _, ok := d.Lookup(DetailConsoleLifetime)
+	if !ok {
+		return DefaultConsoleLifetime, nil
+	}
+	lifetime, err := time.ParseDuration(v)
+	if err != nil {
+		s, serr := strconv.Atoi(v)
+		lifetime, err = time.Duration(s)*time.Second, serr
+	}
+	if err != nil || lifetime < 5*time.Second || lifetime > maxConsoleLifetime {
+		return 0, d.invalid(DetailConsoleLifetime, "%q is not a duration between 5s and %s (seconds, or like 45s)", v, maxConsoleLifetime)
+	}
+	return lifetime.Truncate(time.Second), nil
+}
