@@ -27,14 +27,14 @@ var actions = map[string]func(context.Context, *call) (any, error){
 	// getconsole (CloudStack 4.22): see console.go.
 	"getconsole": getconsole,
 	// Custom actions (custom.go), by lower-cased name.
-	"listsnapshots":   listSnapshots,
-	"createsnapshot":  createSnapshot,
-	"restoresnapshot": restoreSnapshot,
-	"deletesnapshot":  deleteSnapshot,
-	"pause":           pauseInstance,
-	"resume":          resumeInstance,
-	"migrate":         migrateInstance,
-	"describe":        describeInstance,
+	"listsnapshots":   onInstance(noParams, listSnapshots),
+	"createsnapshot":  onInstance(translate.Params.CreateSnapshotParams, createSnapshot),
+	"restoresnapshot": onInstance(translate.Params.SnapshotNameParams, restoreSnapshot),
+	"deletesnapshot":  onInstance(translate.Params.SnapshotNameParams, deleteSnapshot),
+	"pause":           onInstance(noParams, pauseInstance),
+	"resume":          onInstance(noParams, resumeInstance),
+	"migrate":         onInstance(translate.Params.MigrateParams, migrateInstance),
+	"describe":        onInstance(translate.Params.DescribeParams, describeInstance),
 }
 
 // call is one invocation: the payload, where its Instances live, and how to reach them.

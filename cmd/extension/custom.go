@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
 // customActions are the custom actions hack/register.sh registers, as it names them. CloudStack passes the
@@ -46,23 +47,26 @@ type snapshotRow struct {
 	Ready bool   `json:"ready"`
 }
 
-// instance is the Instance's identity, for the actions that act on one.
-func (c *call) instance() (kube.Identity, error) {
-	id, err := c.identity()
-	if err != nil {
-		return id, fmt.Errorf("%w: custom actions act on an Instance (register them with resourcetype=VirtualMachine)", err)
+// onInstance makes a custom action that acts on the payload's Instance: its parameters are validated first,
+// before anything is read or touched.
+func onInstance[P any](parse func(translate.Params) (P, error), act func(context.Context, *call, kube.Identity, P) (any, error)) func(context.Context, *call) (any, error) {
+	return func(ctx context.Context, c *call) (any, error) {
+		params, err := parse(c.payload.Parameters)
+		if err != nil {
+			return nil, err
+		}
+		id, err := c.identity()
+		if err != nil {
+			return nil, fmt.Errorf("%w: custom actions act on an Instance (register them with resourcetype=VirtualMachine)", err)
+		}
+		return act(ctx, c, id, params)
 	}
-	return id, nil
 }
 
-func listSnapshots(ctx context.Context, c *call) (any, error) {
-	if err := c.payload.Parameters.NoParams(); err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+// noParams is the parameter check of the actions that take none.
+func noParams(ps translate.Params) (struct{}, error) { return struct{}{}, ps.NoParams() }
+
+func listSnapshots(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
 	snaps, err := c.instances.ListSnapshots(ctx, id)
 	if err != nil {
 		return nil, err
@@ -74,15 +78,7 @@ func listSnapshots(ctx context.Context, c *call) (any, error) {
 	return table(rows), nil
 }
 
-func createSnapshot(ctx context.Context, c *call) (any, error) {
-	req, err := c.payload.Parameters.CreateSnapshotParams()
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func createSnapshot(ctx context.Context, c *call, id kube.Identity, req translate.SnapshotRequest) (any, error) {
 	s, err := c.instances.CreateSnapshot(ctx, id, req)
 	if err != nil {
 		return nil, err
@@ -91,15 +87,7 @@ func createSnapshot(ctx context.Context, c *call) (any, error) {
 	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s taken at %s (VirtualMachineSnapshot %s, ready to restore)", s.Name, c.ref(id.Name), formatTime(s.Time), c.ref(s.Object))}, nil
 }
 
-func restoreSnapshot(ctx context.Context, c *call) (any, error) {
-	name, err := c.payload.Parameters.SnapshotNameParams()
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func restoreSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
 	s, err := c.instances.RestoreSnapshot(ctx, id, name)
 	if err != nil {
 		return nil, err
@@ -107,15 +95,7 @@ func restoreSnapshot(ctx context.Context, c *call) (any, error) {
 	return success{Status: "success", Message: fmt.Sprintf("VirtualMachine %s restored to snapshot %s (taken %s); start the Instance to boot it", c.ref(id.Name), s.Name, formatTime(s.Time))}, nil
 }
 
-func deleteSnapshot(ctx context.Context, c *call) (any, error) {
-	name, err := c.payload.Parameters.SnapshotNameParams()
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func deleteSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
 	s, err := c.instances.DeleteSnapshot(ctx, id, name)
 	if err != nil {
 		return nil, err
@@ -123,32 +103,22 @@ func deleteSnapshot(ctx context.Context, c *call) (any, error) {
 	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s deleted", s.Name, c.ref(id.Name))}, nil
 }
 
-func pauseInstance(ctx context.Context, c *call) (any, error) {
-	return pauseOrResume(ctx, c, "Pause")
-}
-
-func resumeInstance(ctx context.Context, c *call) (any, error) {
-	return pauseOrResume(ctx, c, "Resume")
-}
-
-func pauseOrResume(ctx context.Context, c *call, action string) (any, error) {
-	if err := c.payload.Parameters.NoParams(); err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func pauseInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
 	p, err := kube.NewPauser(c.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if action == "Pause" {
-		done, err := c.instances.Pause(ctx, p, id)
-		if err != nil {
-			return nil, err
-		}
-		return changed(c, id, done, "paused", "was paused already"), nil
+	done, err := c.instances.Pause(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	return changed(c, id, done, "paused", "was paused already"), nil
+}
+
+func resumeInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
+	p, err := kube.NewPauser(c.cfg)
+	if err != nil {
+		return nil, err
 	}
 	done, err := c.instances.Resume(ctx, p, id)
 	if err != nil {
@@ -172,15 +142,7 @@ type migrationRow struct {
 	Target string `json:"target node"`
 }
 
-func migrateInstance(ctx context.Context, c *call) (any, error) {
-	node, err := c.payload.Parameters.MigrateParams()
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func migrateInstance(ctx context.Context, c *call, id kube.Identity, node string) (any, error) {
 	progress := func(m kube.Migration) {
 		c.log.Info("migration", "migration", m.Name, "phase", m.Phase, "source", m.SourceNode, "target", m.TargetNode)
 	}
@@ -195,15 +157,7 @@ func migrateInstance(ctx context.Context, c *call) (any, error) {
 	return table(rows), nil
 }
 
-func describeInstance(ctx context.Context, c *call) (any, error) {
-	events, err := c.payload.Parameters.DescribeParams()
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.instance()
-	if err != nil {
-		return nil, err
-	}
+func describeInstance(ctx context.Context, c *call, id kube.Identity, events int) (any, error) {
 	facts, err := c.instances.Describe(ctx, id, events)
 	if err != nil {
 		return nil, err
