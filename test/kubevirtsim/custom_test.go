@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
@@ -136,9 +137,13 @@ func TestRestoreOfAStoppedVM(t *testing.T) {
 	waitSnapshot(t, ns, "snap", snapshotv1.Succeeded)
 
 	// Change the VM after the snapshot; the restore puts the old spec back.
-	vm, _ := fetch(t.Context(), t, ns, "vm")
-	vm.Spec.Template.Spec.Domain.Memory.Guest = ptr.To(resource.MustParse("256Mi"))
-	require.NoError(t, env.Client.Update(t.Context(), vm))
+	// The simulator may still be writing the VM (the snapshot's unlock), so retry on conflicts as a client would.
+	var vm *kubevirtv1.VirtualMachine
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		vm, _ = fetch(t.Context(), t, ns, "vm")
+		vm.Spec.Template.Spec.Domain.Memory.Guest = ptr.To(resource.MustParse("256Mi"))
+		return env.Client.Update(t.Context(), vm)
+	}))
 
 	require.NoError(t, env.Client.Create(t.Context(), newRestore(ns, "restore", "vm", "snap", nil)))
 	restore := &snapshotv1.VirtualMachineRestore{}
@@ -217,6 +222,7 @@ func TestMigration(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		require.NoError(c, env.Client.Get(t.Context(), client.ObjectKeyFromObject(m), m))
 		assert.Equal(c, kubevirtv1.MigrationSucceeded, m.Status.Phase)
+		assert.Empty(c, m.Finalizers, "released once final")
 	}, 20*time.Second, 20*time.Millisecond)
 	var phases []kubevirtv1.VirtualMachineInstanceMigrationPhase
 	for _, p := range m.Status.PhaseTransitionTimestamps {
@@ -227,8 +233,7 @@ func TestMigration(t *testing.T) {
 		kubevirtv1.MigrationTargetReady, kubevirtv1.MigrationRunning, kubevirtv1.MigrationSucceeded,
 	}, phases)
 	assert.Equal(t, "vm", m.Labels[kubevirtv1.MigrationSelectorLabel])
-	assert.Empty(t, m.Finalizers, "released once final")
-	require.NotNil(t, m.Status.MigrationState)
+	require.NotNil(t, m.Status.MigrationState, "written with the phase")
 	assert.True(t, m.Status.MigrationState.Completed)
 
 	_, vmi = fetch(t.Context(), t, ns, "vm")

@@ -198,6 +198,7 @@ func (r *migrationReconciler) complete(ctx context.Context, m *kubevirtv1.Virtua
 	if st := vmi.Status.MigrationState; st != nil && st.TargetNode != "" {
 		target = st.TargetNode
 	}
+	var final *kubevirtv1.VirtualMachineInstanceMigrationState
 	err := r.updateVMIStatus(ctx, objectKey(vmi), func(vmi *kubevirtv1.VirtualMachineInstance) {
 		now := metav1.Now()
 		if vmi.Status.MigrationState == nil {
@@ -212,10 +213,14 @@ func (r *migrationReconciler) complete(ctx context.Context, m *kubevirtv1.Virtua
 		}
 		vmi.Labels[kubevirtv1.NodeNameLabel] = target
 		vmi.Status.Interfaces = interfaceStatuses(vmi)
+		final = st.DeepCopy()
 	})
 	if err != nil {
 		return err
 	}
+	// virt-controller mirrors the VMI's migration state onto the migration; written with the phase, a client
+	// that sees Succeeded also sees where the VMI went.
+	m.Status.MigrationState = final
 	r.event(ctx, vmi, virtHandler, corev1.EventTypeNormal, kubevirtv1.Migrated.String(), "The VirtualMachineInstance migrated to node "+target+".")
 	r.event(ctx, m, virtController, corev1.EventTypeNormal, successfulMigration, "Source node reported migration succeeded")
 	setMigrationPhase(m, kubevirtv1.MigrationSucceeded)
@@ -288,7 +293,8 @@ func (r *migrationReconciler) finish(ctx context.Context, m *kubevirtv1.VirtualM
 	}
 	vmi := &kubevirtv1.VirtualMachineInstance{}
 	err := r.reader.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.VMIName}, vmi)
-	if err == nil && vmi.Status.MigrationState != nil && vmi.Status.MigrationState.MigrationUID == m.UID {
+	// Only when complete did not write it (a failed or aborted migration): the cache may be older than that.
+	if err == nil && cur.Status.MigrationState == nil && vmi.Status.MigrationState != nil && vmi.Status.MigrationState.MigrationUID == m.UID {
 		cur.Status.MigrationState = vmi.Status.MigrationState.DeepCopy()
 	}
 	controllerutil.RemoveFinalizer(cur, kubevirtv1.VirtualMachineInstanceMigrationFinalizer)
