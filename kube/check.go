@@ -42,6 +42,7 @@ var permissions = []permission{
 	{"delete", "kubevirt.io", "virtualmachineinstances", "", "reboot without virt-api"},
 	{"update", "subresources.kubevirt.io", "virtualmachines", "restart", "reboot"},
 	{"deletecollection", "cdi.kubevirt.io", "datavolumes", "", "delete"},
+	{"deletecollection", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "delete"},
 	{"get", "k8s.cni.cncf.io", "network-attachment-definitions", "", "create (NIC check)"},
 	// Custom actions.
 	{"list", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "ListSnapshots"},
@@ -50,6 +51,7 @@ var permissions = []permission{
 	{"delete", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "DeleteSnapshot"},
 	{"get", "snapshot.kubevirt.io", "virtualmachinerestores", "", "RestoreSnapshot"},
 	{"create", "snapshot.kubevirt.io", "virtualmachinerestores", "", "RestoreSnapshot"},
+	{"delete", "snapshot.kubevirt.io", "virtualmachinerestores", "", "RestoreSnapshot"},
 	{"update", "subresources.kubevirt.io", "virtualmachineinstances", "pause", "Pause"},
 	{"update", "subresources.kubevirt.io", "virtualmachineinstances", "unpause", "Resume"},
 	{"get", "kubevirt.io", "virtualmachineinstancemigrations", "", "Migrate"},

@@ -20,7 +20,8 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-// A console token is a Secret in the console gateway's namespace: getconsole creates it, the gateway consumes it
+// A console token is a Secret in the tokens' namespace (console_namespace, which holds nothing else; the gateway
+// runs elsewhere): getconsole creates it, the gateway consumes it
 // (deletes it, guarded by its UID, so a token opens one session however many gateway replicas run) and sweeps it
 // once expired. It names one VM. The extension may only create Secrets there; the gateway only reads and
 // deletes them. That is the whole channel between the two: no new network path from the management server.
@@ -156,7 +157,7 @@ type Console struct {
 	Expires  time.Time
 }
 
-// OpenConsole checks that the Instance's VM runs and mints a one-time console token for it in the gateway's
+// OpenConsole checks that the Instance's VM runs and mints a one-time console token for it in the tokens'
 // namespace.
 func (in *Instances) OpenConsole(ctx context.Context, id Identity, settings translate.ConsoleSettings) (Console, error) {
 	if err := in.consoleReady(ctx, id); err != nil {
@@ -185,9 +186,9 @@ func (in *Instances) OpenConsole(ctx context.Context, id Identity, settings tran
 	if err := in.client.Create(ctx, secret); err != nil {
 		switch {
 		case kerrors.IsNotFound(err):
-			return Console{}, fmt.Errorf("namespace %s of the console gateway does not exist: deploy manifests/console, or set the detail %s to the gateway's namespace", settings.Namespace, translate.DetailConsoleNamespace)
+			return Console{}, fmt.Errorf("namespace %s of the console tokens does not exist: apply manifests/extension-rbac (console-tokens.yaml makes it), or set the detail %s to the namespace the gateway reads (its --namespace)", settings.Namespace, translate.DetailConsoleNamespace)
 		case kerrors.IsForbidden(err):
-			return Console{}, fmt.Errorf("the kubeconfig's identity may not create console tokens (Secrets) in %s: apply manifests/extension-rbac/console-tokens.yaml (in the gateway's namespace): %w", settings.Namespace, err)
+			return Console{}, fmt.Errorf("the kubeconfig's identity may not create console tokens (Secrets) in %s: apply manifests/extension-rbac/console-tokens.yaml (in the tokens' namespace): %w", settings.Namespace, err)
 		}
 		return Console{}, explain(err, "create the console token (a Secret) in "+settings.Namespace+" for the console gateway")
 	}
@@ -222,7 +223,7 @@ func (in *Instances) consoleReady(ctx context.Context, id Identity) error {
 }
 
 // CheckConsole is the check action's line for getconsole: its details resolve, and the identity may leave
-// tokens in the gateway's namespace. Without either, every other action still works: a warning.
+// tokens in the tokens' namespace. Without either, every other action still works: a warning.
 func (in *Instances) CheckConsole(ctx context.Context, d translate.Details) Finding {
 	settings, err := d.Console()
 	if err != nil {

@@ -20,8 +20,9 @@ type Fact struct {
 	Value string `json:"value"`
 }
 
-// eventPages bounds how many events of the VM are read (newest are kept): a VM that flaps can have thousands.
-const eventPages = 4
+// maxEvents bounds how many events of the VM are read: a VM that flaps can have thousands. The API server lists
+// them in name order, not time order, so all of them (up to this bound) are read and the newest kept.
+const maxEvents = 5000
 
 // Describe gathers what Kubernetes knows of the Instance: its VM, its VMI (node, IPs per interface, phase,
 // guest OS, conditions) and the most recent Events of both (at most events), newest first.
@@ -52,7 +53,7 @@ func vmFacts(ref string, vm *kubevirtv1.VirtualMachine, vmi *kubevirtv1.VirtualM
 		{"VirtualMachine", ref},
 		{"status", orUnknown(string(vm.Status.PrintableStatus))},
 		{"run strategy", string(strategy)},
-		{"created", formatTime(vm.CreationTimestamp.Time)},
+		{"created", FormatTime(vm.CreationTimestamp.Time)},
 	}
 	for _, c := range vm.Status.Conditions {
 		// KubeVirt copies the VMI's conditions to the VM: show only those that say something more.
@@ -105,7 +106,7 @@ func vmiFacts(vmi *kubevirtv1.VirtualMachineInstance) []Fact {
 		case st.Failed:
 			result = "failed: " + st.FailureReason
 		}
-		if end := formatTime(timeOf(st.EndTimestamp)); end != "" {
+		if end := FormatTime(timeOf(st.EndTimestamp)); end != "" {
 			result += " " + end
 		}
 		facts = append(facts, Fact{"last migration", fmt.Sprintf("%s → %s, %s", st.SourceNode, st.TargetNode, result)})
@@ -131,22 +132,25 @@ func condition(status, reason, message string) string {
 	return out
 }
 
-// events reads the Events of the VM and of its VMI (same name), page by page, from core/v1.
+// events reads the Events of the VM and of its VMI (same name) from core/v1, page by page, every page up to
+// maxEvents events read: the caller sorts them and keeps the newest.
 func (in *Instances) events(ctx context.Context, name string) ([]corev1.Event, error) {
 	var out []corev1.Event
 	opts := ListOptions{FieldSelector: "involvedObject.name=" + name, Limit: listPage}
-	for range eventPages {
+	for read := 0; read < maxEvents; {
+		opts.Limit = min(listPage, int64(maxEvents-read))
 		list := &corev1.EventList{}
 		if err := in.client.List(ctx, in.namespace, list, opts); err != nil {
 			return nil, explain(err, "list the Events of "+in.ref(name))
 		}
+		read += len(list.Items)
 		for _, e := range list.Items {
 			kind := e.InvolvedObject.Kind
 			if kind == "VirtualMachine" || kind == "VirtualMachineInstance" {
 				out = append(out, e)
 			}
 		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
+		if opts.Continue = list.Continue; opts.Continue == "" || len(list.Items) == 0 {
 			break
 		}
 	}
@@ -177,7 +181,7 @@ func eventFacts(evs []corev1.Event, n int) []Fact {
 		if c := eventCount(e); c > 1 {
 			value += fmt.Sprintf(" (×%d)", c)
 		}
-		facts = append(facts, Fact{"event " + formatTime(eventTime(e)), value})
+		facts = append(facts, Fact{"event " + FormatTime(eventTime(e)), value})
 	}
 	return facts
 }

@@ -1,12 +1,19 @@
 package kube
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
@@ -65,4 +72,66 @@ func TestVMIFacts(t *testing.T) {
 		{"condition Paused", "True, PausedByUser: VMI was paused by user"},
 		{"last migration", "worker-1 → worker-2, failed: target pod evicted"},
 	}, vmiFacts(vmi))
+}
+
+// pagedEvents is a test double of the API server's Event list: total events of one VM, served in name order
+// (as the API server lists them) in pages of the asked limit, the newest having the names that sort last.
+type pagedEvents struct {
+	total  int
+	limits []string
+}
+
+func (p *pagedEvents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.URL.Path != "/api/v1/namespaces/ns/events" || q.Get("fieldSelector") != "involvedObject.name=vm" {
+		http.NotFound(w, r)
+		return
+	}
+	p.limits = append(p.limits, q.Get("limit"))
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	from, _ := strconv.Atoi(q.Get("continue"))
+	base := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	list := corev1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}}
+	for i := from; i < min(from+limit, p.total); i++ {
+		at := metav1.NewTime(base.Add(time.Duration(i) * time.Second))
+		list.Items = append(list.Items, corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("vm.%06d", i), Namespace: "ns", ResourceVersion: strconv.Itoa(i + 1)},
+			InvolvedObject: corev1.ObjectReference{Kind: "VirtualMachine", Name: "vm"},
+			Type:           "Normal", Reason: "Tick", Message: strconv.Itoa(i), LastTimestamp: at, Count: 1,
+		})
+	}
+	if from+limit < p.total {
+		list.Continue = strconv.Itoa(from + limit)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+func TestEventsKeepsTheNewest(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		total       int
+		newest      string
+		pages, read int
+	}{
+		{"more pages than the oldest few", 2603, "2602", 6, 2603},
+		{"more than the bound: the first maxEvents are read", 6000, "4999", 10, maxEvents},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			api := &pagedEvents{total: tt.total}
+			srv := httptest.NewServer(api)
+			defer srv.Close()
+			c, err := NewClient(&rest.Config{Host: srv.URL})
+			require.NoError(t, err)
+			in := NewInstances(c, "ns", nil)
+
+			evs, err := in.events(t.Context(), "vm")
+			require.NoError(t, err)
+			assert.Len(t, evs, tt.read)
+			assert.Len(t, api.limits, tt.pages)
+			facts := eventFacts(evs, 2)
+			require.Len(t, facts, 2)
+			assert.Equal(t, "VM Normal Tick: "+tt.newest, facts[0].Value, "the newest event, from the last page")
+		})
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
+	snapshotv1beta1 "kubevirt.io/api/snapshot/v1beta1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
@@ -212,10 +213,13 @@ func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualM
 	return explain(in.client.MergePatch(ctx, vm.DeepCopy(), patch), fmt.Sprintf("set runStrategy %s on VirtualMachine %s", strategy, in.ref(vm.Name)))
 }
 
-// Delete removes the VM and every DataVolume made for the Instance, and waits until the VM is gone. An
-// Instance with nothing left is already deleted.
+// Delete removes the VM, every DataVolume made for the Instance and the snapshots CloudStack took of it, and
+// waits until the VM is gone. An Instance with nothing left is already deleted.
 func (in *Instances) Delete(ctx context.Context, id Identity) error {
 	if err := in.remove(ctx, id); err != nil {
+		return err
+	}
+	if err := in.deleteSnapshots(ctx, id); err != nil {
 		return err
 	}
 	return in.waitGone(ctx, id.Name)
@@ -252,6 +256,21 @@ func (in *Instances) deleteDataVolumes(ctx context.Context, id Identity) error {
 		return nil
 	}
 	return explain(err, "delete the DataVolumes of Instance "+id.UUID)
+}
+
+// deleteSnapshots removes the VirtualMachineSnapshots CreateSnapshot took of the Instance (by its labels; those
+// made with kubectl are left alone). They outlive the VM in KubeVirt, and once the Instance is expunged no custom
+// action reaches them: kept, they would hold their VolumeSnapshots' storage for ever.
+func (in *Instances) deleteSnapshots(ctx context.Context, id Identity) error {
+	if id.UUID == "" {
+		return nil // without the UUID there is no safe selector
+	}
+	selector := labels.SelectorFromSet(labels.Set{translate.LabelManagedBy: translate.ManagedBy, translate.LabelInstanceUUID: id.UUID})
+	err := in.client.DeleteCollection(ctx, in.namespace, &snapshotv1beta1.VirtualMachineSnapshot{}, selector.String())
+	if err == nil || kerrors.IsNotFound(err) { // NotFound: KubeVirt's snapshot CRDs are not installed
+		return nil
+	}
+	return explain(err, "delete the VirtualMachineSnapshots of Instance "+id.UUID)
 }
 
 // Reboot restarts a running VM: KubeVirt's restart subresource where virt-api serves it, otherwise (envtest, a

@@ -19,6 +19,12 @@ import (
 // a running one waits five minutes for someone to stop it, then fails. The extension refuses at once instead,
 // and asks KubeVirt to fail at once (FailImmediate) should the VM start in between, so that CloudStack's power
 // state is never changed behind its back.
+//
+// Volumes are restored in place (volumeRestorePolicy InPlace): KubeVirt's default, RandomizeNames, gives the
+// restored PVCs and DataVolumes new names and deletes the old DataVolumes, and the next start, which puts
+// CloudStack's spec back with the original DataVolume names, would have KubeVirt import them afresh from the
+// template's source and orphan the restored disks. The VirtualMachineRestore is deleted once complete: it is
+// only a record, and one per restore would pile up in the namespace.
 func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
 	vm, err := in.existingVM(ctx, id)
 	if err != nil {
@@ -51,12 +57,26 @@ func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name stri
 			Target:                     corev1.TypedLocalObjectReference{APIGroup: ptr.To(kubevirtv1.SchemeGroupVersion.Group), Kind: "VirtualMachine", Name: vm.Name},
 			VirtualMachineSnapshotName: snap.Name,
 			TargetReadinessPolicy:      ptr.To(snapshotv1beta1.VirtualMachineRestoreFailImmediate),
+			VolumeRestorePolicy:        ptr.To(snapshotv1beta1.VolumeRestorePolicyInPlace),
 		},
 	}
 	if err := in.client.Create(ctx, restore); err != nil {
 		return Snapshot{}, explainSnapshotAPI(err, "create a VirtualMachineRestore of VirtualMachine "+in.ref(vm.Name))
 	}
-	return s, in.waitRestore(ctx, restore.Name)
+	if err := in.waitRestore(ctx, restore.Name); err != nil {
+		return Snapshot{}, err
+	}
+	return s, in.deleteRestore(ctx, restore)
+}
+
+// deleteRestore deletes a completed restore (KubeVirt's finalizer only releases the VM). Kept on failure: its
+// conditions say why, and the error names it.
+func (in *Instances) deleteRestore(ctx context.Context, restore *snapshotv1beta1.VirtualMachineRestore) error {
+	err := in.client.Delete(ctx, restore, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &restore.UID}})
+	if err == nil || kerrors.IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("the VirtualMachine is restored, but its VirtualMachineRestore is left behind (delete it by hand): %w", explain(err, "delete VirtualMachineRestore "+in.ref(restore.Name)))
 }
 
 // restorable refuses a VM that runs (has a VMI, which is what KubeVirt checks), or that another restore holds.

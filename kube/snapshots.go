@@ -159,8 +159,7 @@ func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req transl
 		return Snapshot{}, err
 	}
 	if existing != nil {
-		s := snapshotOf(existing)
-		return Snapshot{}, fmt.Errorf("VirtualMachine %s already has a snapshot %q (taken %s, %s): choose another name, or delete it first", in.ref(vm.Name), req.Name, formatTime(s.Time), s.Phase)
+		return in.retrySnapshot(ctx, vm, req.Name, existing)
 	}
 	snap := &snapshotv1beta1.VirtualMachineSnapshot{
 		ObjectMeta: metav1.ObjectMeta{
@@ -185,6 +184,27 @@ func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req transl
 		return Snapshot{}, explainSnapshotAPI(err, "create VirtualMachineSnapshot "+in.ref(snap.Name))
 	}
 	return in.waitSnapshot(ctx, snap.Name)
+}
+
+// retrySnapshot handles a CreateSnapshot whose name is taken. The extension's own snapshot of that name for this
+// Instance is what an earlier attempt started (CloudStack retries after a timeout, while KubeVirt goes on): it
+// is waited for again. Any other (another Instance's, or one made with kubectl) is refused.
+func (in *Instances) retrySnapshot(ctx context.Context, vm *kubevirtv1.VirtualMachine, name string, existing *snapshotv1beta1.VirtualMachineSnapshot) (Snapshot, error) {
+	s := snapshotOf(existing)
+	ours := existing.Labels[translate.LabelManagedBy] == translate.ManagedBy &&
+		existing.Labels[translate.LabelInstanceUUID] == vm.Labels[translate.LabelInstanceUUID] &&
+		existing.Annotations[translate.AnnotationSnapshotName] == name
+	switch {
+	case !ours:
+		return Snapshot{}, fmt.Errorf("VirtualMachine %s already has a snapshot %q (VirtualMachineSnapshot %s, taken %s, %s) that CloudStack did not take for this Instance: choose another name, or delete it first", in.ref(vm.Name), name, in.ref(existing.Name), FormatTime(s.Time), orUnknown(s.Phase))
+	case existing.DeletionTimestamp != nil:
+		return Snapshot{}, fmt.Errorf("snapshot %q of VirtualMachine %s is being deleted (VirtualMachineSnapshot %s): wait until ListSnapshots no longer shows it, then take it again", name, in.ref(vm.Name), in.ref(existing.Name))
+	}
+	got, err := in.waitSnapshot(ctx, existing.Name)
+	if err != nil && s.Phase == string(snapshotv1beta1.Failed) {
+		return got, fmt.Errorf("%w; delete it (DeleteSnapshot) to take it again", err)
+	}
+	return got, err
 }
 
 // waitSnapshot waits until the snapshot succeeds (and is ready to use) or fails.
@@ -218,22 +238,20 @@ func (in *Instances) waitSnapshot(ctx context.Context, object string) (Snapshot,
 }
 
 // DeleteSnapshot deletes the Instance's snapshot named name (and, by KubeVirt's deletion policy, its content)
-// and waits until it is gone.
-func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
+// and waits until it is gone. found is false when there is no such snapshot: already deleted, which is what a
+// retry after a timeout finds.
+func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name string) (s Snapshot, found bool, err error) {
 	if _, err := in.get(ctx, id); err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, false, err
 	}
 	snap, err := in.findSnapshot(ctx, id.Name, name)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	if snap == nil {
-		return Snapshot{}, in.noSnapshot(id.Name, name)
+	if err != nil || snap == nil {
+		return Snapshot{Name: name}, false, err
 	}
 	uid := snap.UID
 	err = in.client.Delete(ctx, snap, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if err != nil && !kerrors.IsNotFound(err) {
-		return Snapshot{}, explain(err, "delete VirtualMachineSnapshot "+in.ref(snap.Name))
+		return Snapshot{}, true, explain(err, "delete VirtualMachineSnapshot "+in.ref(snap.Name))
 	}
 	check := func() (bool, error) {
 		err := in.client.Get(ctx, in.key(snap.Name), &snapshotv1beta1.VirtualMachineSnapshot{})
@@ -245,11 +263,11 @@ func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name strin
 	describe := func() string {
 		return fmt.Sprintf("VirtualMachineSnapshot %s is being deleted but still exists (KubeVirt's finalizer is pending)", in.ref(snap.Name))
 	}
-	return snapshotOf(snap), poll(ctx, check, describe)
+	return snapshotOf(snap), true, poll(ctx, check, describe)
 }
 
 // formatTime renders a time for CloudStack's tables: UTC, to the second; "" for none.
-func formatTime(t time.Time) string {
+func FormatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}

@@ -26,12 +26,15 @@ const (
 	ConsoleDirect = "direct"
 )
 
-// Console defaults. The lifetime only has to cover the console proxy's connection right after getconsole.
+// Console defaults. The lifetime only has to cover the console proxy's connection right after getconsole. The
+// tokens get a namespace of their own that holds nothing else: the gateway may read and delete every Secret
+// there, so it must not be where the extension's or anyone's credentials are kept.
 const (
 	DefaultConsolePort      = 5900
-	DefaultConsoleNamespace = "cloudstack-kubevirt-system"
+	DefaultConsoleNamespace = "cloudstack-kubevirt-console"
 	DefaultConsoleLifetime  = 30 * time.Second
-	maxConsoleLifetime      = 10 * time.Minute
+	// MaxConsoleLifetime bounds console_lifetime; the gateway sweeps a token it cannot read once it is older.
+	MaxConsoleLifetime = 10 * time.Minute
 )
 
 // ConsoleSettings say how getconsole answers.
@@ -40,7 +43,7 @@ type ConsoleSettings struct {
 	Host string // vnc: the gateway's address as the console proxy VM reaches it
 	Port int    // vnc
 	URL  string // direct: the gateway's base URL, no trailing slash
-	// Namespace holds the tokens, and is where the gateway runs.
+	// Namespace holds the tokens and nothing else; the gateway reads it (it runs elsewhere).
 	Namespace string
 	Lifetime  time.Duration
 }
@@ -56,6 +59,11 @@ func (d Details) Console() (ConsoleSettings, error) {
 	if ns, _, ok := d.Lookup(DetailConsoleNamespace); ok {
 		if msg := dns1123Label(ns); msg != "" {
 			return ConsoleSettings{}, d.invalid(DetailConsoleNamespace, "%q is not a Kubernetes namespace name: %s", ns, msg)
+		}
+		for _, pattern := range systemNamespaces {
+			if ns != DefaultConsoleNamespace && matchName(pattern, ns) {
+				return ConsoleSettings{}, d.invalid(DetailConsoleNamespace, "%q is refused: the console gateway may read and delete every Secret in it, so the tokens need a namespace that holds nothing else (the default %s)", ns, DefaultConsoleNamespace)
+			}
 		}
 		s.Namespace = ns
 	}
@@ -112,8 +120,8 @@ func (d Details) consoleLifetime() (time.Duration, error) {
 		s, serr := strconv.Atoi(v)
 		lifetime, err = time.Duration(s)*time.Second, serr
 	}
-	if err != nil || lifetime < 5*time.Second || lifetime > maxConsoleLifetime {
-		return 0, d.invalid(DetailConsoleLifetime, "%q is not a duration between 5s and %s (seconds, or like 45s)", v, maxConsoleLifetime)
+	if err != nil || lifetime < 5*time.Second || lifetime > MaxConsoleLifetime {
+		return 0, d.invalid(DetailConsoleLifetime, "%q is not a duration between 5s and %s (seconds, or like 45s)", v, MaxConsoleLifetime)
 	}
 	return lifetime.Truncate(time.Second), nil
 }

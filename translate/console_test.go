@@ -41,6 +41,9 @@ func TestConsoleSettings(t *testing.T) {
 		{name: "direct with ftp", host: map[string]string{"console_mode": "direct", "console_url": "ftp://c.example.com"}, wantErr: "is not an http(s) URL"},
 		{name: "short lifetime", host: map[string]string{"console_host": "h", "console_lifetime": "1s"}, wantErr: "between 5s and 10m0s"},
 		{name: "long lifetime", host: map[string]string{"console_host": "h", "console_lifetime": "3600"}, wantErr: "between 5s and 10m0s"},
+		{name: "not the system namespace, where credentials live", host: map[string]string{"console_host": "h", "console_namespace": "cloudstack-kubevirt-system"},
+			wantErr: "tokens need a namespace that holds nothing else"},
+		{name: "not kube-system", host: map[string]string{"console_host": "h", "console_namespace": "kube-system"}, wantErr: "is refused"},
 		{name: "bad namespace", host: map[string]string{"console_host": "h", "console_namespace": "Consoles"}, wantErr: "detail console_namespace"},
 	}
 	for _, tt := range tests {

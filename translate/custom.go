@@ -172,7 +172,7 @@ func (ps Params) CreateSnapshotParams() (SnapshotRequest, error) {
 	if err != nil {
 		return SnapshotRequest{}, err
 	}
-	if n := utf8.RuneCountInString(desc); n > MaxSnapshotDescription || !utf8.ValidString(desc) {
+	if n := utf8.RuneCountInString(desc); n > MaxSnapshotDescription {
 		return SnapshotRequest{}, fmt.Errorf("parameter %s is %d characters long; at most %d", ParamSnapshotDescription, n, MaxSnapshotDescription)
 	}
 	memory, err := ps.boolean(ParamSnapshotSaveMemory, false)

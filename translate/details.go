@@ -180,9 +180,9 @@ func (d Details) Connection() (Connection, error) {
 	return Connection{Kubeconfig: kubeconfig, Context: d.Get(DetailContext), Namespace: ns, InsecureTLS: insecure}, nil
 }
 
-// systemNamespaces are never a CloudStack host's: Kubernetes', OpenShift's, KubeVirt's, CDI's and the
-// reconciler's own. A trailing * matches any suffix.
-var systemNamespaces = []string{"kube-*", "openshift-*", "kubevirt", "cdi", DefaultReconcilerLease.Namespace}
+// systemNamespaces are never a CloudStack host's: Kubernetes', OpenShift's, KubeVirt's, CDI's, the
+// reconciler's own and the console tokens'. A trailing * matches any suffix.
+var systemNamespaces = []string{"kube-*", "openshift-*", "kubevirt", "cdi", DefaultReconcilerLease.Namespace, DefaultConsoleNamespace}
 
 // namespaceRefused says why ns may not hold Instances, or "" when it may. The allow-list is the extension's
 // own detail: a host or Instance detail of that name is ignored, so it cannot widen the list.
@@ -191,6 +191,10 @@ func (d Details) namespaceRefused(ns string) string {
 		if matchName(pattern, ns) {
 			return "it is a system namespace (" + pattern + ")"
 		}
+	}
+	// The console gateway may read and delete every Secret in the token namespace: nothing else belongs there.
+	if tokens, _, ok := d.operator().Lookup(DetailConsoleNamespace); ok && tokens == ns {
+		return "it holds the console gateway's tokens (detail " + DetailConsoleNamespace + ")"
 	}
 	allowed := strings.TrimSpace(d.maps[len(levels)-1][DetailAllowedNamespaces])
 	if allowed == "" {

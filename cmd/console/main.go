@@ -47,9 +47,12 @@ type settings struct {
 	namespace                     string
 	novncDir                      string
 	kubeconfig                    string
-	handshakeTimeout              time.Duration
+	handshakeTimeout, authTimeout time.Duration
+	writeTimeout                  time.Duration
 	sweepInterval                 time.Duration
 	maxSessions, maxHandshakes    int
+	maxPerSource, maxFailures     int
+	failureWindow                 time.Duration
 	qps                           float64
 	level                         slog.Level
 }
@@ -71,13 +74,18 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&s.tlsCert, "tls-cert", def("CONSOLE_TLS_CERT", ""), "certificate file for the web console (HTTPS); with --tls-key (env CONSOLE_TLS_CERT)")
 	fs.StringVar(&s.tlsKey, "tls-key", def("CONSOLE_TLS_KEY", ""), "key file for the web console (env CONSOLE_TLS_KEY)")
 	fs.StringVar(&s.healthAddr, "health-listen", ":8081", "address of /healthz, /readyz and /metrics; 0 disables it")
-	fs.StringVar(&s.namespace, "namespace", def("POD_NAMESPACE", translate.DefaultConsoleNamespace), "namespace of the console tokens: the extension's console_namespace detail names the same (env POD_NAMESPACE)")
+	fs.StringVar(&s.namespace, "namespace", def("CONSOLE_NAMESPACE", translate.DefaultConsoleNamespace), "namespace of the console tokens, which must hold nothing else (the gateway may read and delete every Secret in it): the extension's console_namespace detail names the same (env CONSOLE_NAMESPACE)")
 	fs.StringVar(&s.novncDir, "novnc-dir", def("NOVNC_DIR", ""), "directory of the npm package @novnc/novnc, for direct mode's page (env NOVNC_DIR)")
 	fs.StringVar(&s.kubeconfig, "kubeconfig", "", "kubeconfig file when running outside the cluster (else $KUBECONFIG or in-cluster)")
 	fs.DurationVar(&s.handshakeTimeout, "handshake-timeout", 15*time.Second, "limit for everything before a session is relayed: the client's handshake, the token, the VM's VNC")
+	fs.DurationVar(&s.authTimeout, "auth-timeout", 5*time.Second, "limit for the client's part before authentication (version, security type, the answer to the challenge)")
+	fs.DurationVar(&s.writeTimeout, "write-timeout", 30*time.Second, "limit for each write to a session's peer: one that stops reading is disconnected")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", 30*time.Second, "how often expired, unused tokens are deleted")
 	fs.IntVar(&s.maxSessions, "max-sessions", 256, "console sessions relayed at once; more are refused")
 	fs.IntVar(&s.maxHandshakes, "max-handshakes", 64, "connections in their handshake at once; more are closed")
+	fs.IntVar(&s.maxPerSource, "max-handshakes-per-source", 16, "VNC connections in their handshake at once from one address; more are closed")
+	fs.IntVar(&s.maxFailures, "max-auth-failures-per-source", 30, "failed VNC authentications from one address within --auth-failure-window after which its connections are closed, before any API call")
+	fs.DurationVar(&s.failureWindow, "auth-failure-window", time.Minute, "the window of --max-auth-failures-per-source")
 	fs.Float64Var(&s.qps, "kube-api-qps", 20, "requests a second to the API server (burst twice that)")
 	fs.StringVar(&level, "log-level", def("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -92,8 +100,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return s, errors.New("--tls-cert and --tls-key go together")
 	}
-	if s.qps <= 0 || s.handshakeTimeout <= 0 || s.sweepInterval <= 0 || s.maxSessions <= 0 || s.maxHandshakes <= 0 {
-		return s, errors.New("--kube-api-qps, --handshake-timeout, --sweep-interval, --max-sessions and --max-handshakes must be positive")
+	if s.qps <= 0 || s.handshakeTimeout <= 0 || s.authTimeout <= 0 || s.writeTimeout <= 0 || s.sweepInterval <= 0 ||
+		s.maxSessions <= 0 || s.maxHandshakes <= 0 || s.maxPerSource <= 0 || s.maxFailures <= 0 || s.failureWindow <= 0 {
+		return s, errors.New("--kube-api-qps, the timeouts, --sweep-interval, --auth-failure-window and the --max-* limits must be positive")
 	}
 	if s.vncAddr == "0" && s.httpAddr == "0" {
 		return s, errors.New("--vnc-listen and --http-listen are both disabled: nothing to serve")
@@ -126,7 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gw := console.New(console.Config{
 		Tokens: tokens, Upstream: upstream, Log: log, Metrics: console.NewMetrics(reg),
-		HandshakeTimeout: s.handshakeTimeout, MaxSessions: s.maxSessions, MaxHandshakes: s.maxHandshakes, NoVNCDir: s.novncDir,
+		HandshakeTimeout: s.handshakeTimeout, AuthTimeout: s.authTimeout, WriteTimeout: s.writeTimeout,
+		MaxSessions: s.maxSessions, MaxHandshakes: s.maxHandshakes, NoVNCDir: s.novncDir,
+		MaxHandshakesPerSource: s.maxPerSource, MaxAuthFailuresPerSource: s.maxFailures, AuthFailureWindow: s.failureWindow,
 	})
 	log.Info("starting", "vnc", s.vncAddr, "http", s.httpAddr, "tls", s.tlsCert != "", "namespace", s.namespace, "novnc", s.novncDir, "server", cfg.Host)
 	return serve(ctx, s, gw, tokens, reg, log)
@@ -186,7 +197,7 @@ func sweep(ctx context.Context, tokens *console.Tokens, every time.Duration, rea
 		ready.Store(err == nil)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Error("console tokens unreadable: the gateway cannot check passwords (RBAC on Secrets in its namespace?)", "error", err.Error())
+			log.Error("console tokens unreadable: the gateway cannot check passwords (RBAC on Secrets in the tokens' namespace, --namespace?)", "error", err.Error())
 		case n > 0:
 			log.Info("expired console tokens deleted", "count", n)
 		}

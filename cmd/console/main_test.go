@@ -11,7 +11,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	env := map[string]string{"POD_NAMESPACE": "consoles", "NOVNC_DIR": "/novnc", "LOG_LEVEL": "debug"}
+	env := map[string]string{"CONSOLE_NAMESPACE": "consoles", "POD_NAMESPACE": "cloudstack-kubevirt-system", "NOVNC_DIR": "/novnc", "LOG_LEVEL": "debug"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -23,9 +23,14 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, ":5900", s.vncAddr)
 			assert.Equal(t, ":8080", s.httpAddr)
 			assert.Equal(t, ":8081", s.healthAddr)
-			assert.Equal(t, "cloudstack-kubevirt-system", s.namespace)
+			assert.Equal(t, "cloudstack-kubevirt-console", s.namespace, "the tokens' own namespace, not the gateway's")
 			assert.Empty(t, s.novncDir)
 			assert.Equal(t, 15*time.Second, s.handshakeTimeout)
+			assert.Equal(t, 5*time.Second, s.authTimeout)
+			assert.Equal(t, 30*time.Second, s.writeTimeout)
+			assert.Equal(t, 16, s.maxPerSource)
+			assert.Equal(t, 30, s.maxFailures)
+			assert.Equal(t, time.Minute, s.failureWindow)
 			assert.Equal(t, slog.LevelInfo, s.level)
 		}},
 		{name: "environment", env: env, check: func(t *testing.T, s settings) {
@@ -42,6 +47,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "certificate without key", args: []string{"--tls-cert=/c"}, wantErr: "go together"},
 		{name: "nothing to serve", args: []string{"--vnc-listen=0", "--http-listen=0"}, wantErr: "nothing to serve"},
 		{name: "zero timeout", args: []string{"--handshake-timeout=0s"}, wantErr: "must be positive"},
+		{name: "zero auth timeout", args: []string{"--auth-timeout=0s"}, wantErr: "must be positive"},
+		{name: "zero per-source limit", args: []string{"--max-handshakes-per-source=0"}, wantErr: "must be positive"},
 		{name: "bad level", args: []string{"--log-level=loud"}, wantErr: "--log-level"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected arguments"},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
@@ -73,7 +72,7 @@ func listSnapshots(ctx context.Context, c *call, id kube.Identity, _ struct{}) (
 	}
 	rows := make([]snapshotRow, 0, len(snaps))
 	for _, s := range snaps {
-		rows = append(rows, snapshotRow{Name: s.Name, Time: formatTime(s.Time), Phase: s.Phase, Ready: s.Ready})
+		rows = append(rows, snapshotRow{Name: s.Name, Time: kube.FormatTime(s.Time), Phase: s.Phase, Ready: s.Ready})
 	}
 	return table(rows), nil
 }
@@ -84,7 +83,7 @@ func createSnapshot(ctx context.Context, c *call, id kube.Identity, req translat
 		return nil, err
 	}
 	c.log.Info("snapshot taken", "snapshot", s.Object, "time", s.Time)
-	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s taken at %s (VirtualMachineSnapshot %s, ready to restore)", s.Name, c.ref(id.Name), formatTime(s.Time), c.ref(s.Object))}, nil
+	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s taken at %s (VirtualMachineSnapshot %s, ready to restore)", s.Name, c.ref(id.Name), kube.FormatTime(s.Time), c.ref(s.Object))}, nil
 }
 
 func restoreSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
@@ -92,13 +91,16 @@ func restoreSnapshot(ctx context.Context, c *call, id kube.Identity, name string
 	if err != nil {
 		return nil, err
 	}
-	return success{Status: "success", Message: fmt.Sprintf("VirtualMachine %s restored to snapshot %s (taken %s); start the Instance to boot it", c.ref(id.Name), s.Name, formatTime(s.Time))}, nil
+	return success{Status: "success", Message: fmt.Sprintf("VirtualMachine %s restored to snapshot %s (taken %s); start the Instance to boot it", c.ref(id.Name), s.Name, kube.FormatTime(s.Time))}, nil
 }
 
 func deleteSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
-	s, err := c.instances.DeleteSnapshot(ctx, id, name)
+	s, found, err := c.instances.DeleteSnapshot(ctx, id, name)
 	if err != nil {
 		return nil, err
+	}
+	if !found {
+		return success{Status: "success", Message: fmt.Sprintf("VirtualMachine %s has no snapshot %s (deleted already): nothing to do", c.ref(id.Name), s.Name)}, nil
 	}
 	return success{Status: "success", Message: fmt.Sprintf("Snapshot %s of VirtualMachine %s deleted", s.Name, c.ref(id.Name))}, nil
 }
@@ -152,7 +154,7 @@ func migrateInstance(ctx context.Context, c *call, id kube.Identity, node string
 	}
 	rows := make([]migrationRow, 0, len(m.Steps))
 	for _, s := range m.Steps {
-		rows = append(rows, migrationRow{Phase: s.Phase, Time: formatTime(s.Time), Source: m.SourceNode, Target: m.TargetNode})
+		rows = append(rows, migrationRow{Phase: s.Phase, Time: kube.FormatTime(s.Time), Source: m.SourceNode, Target: m.TargetNode})
 	}
 	return table(rows), nil
 }
@@ -163,12 +165,4 @@ func describeInstance(ctx context.Context, c *call, id kube.Identity, events int
 		return nil, err
 	}
 	return table(facts), nil
-}
-
-// formatTime renders times in the tables: UTC, to the second.
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }

@@ -103,13 +103,14 @@ func (g *Gateway) websockify(w http.ResponseWriter, r *http.Request) {
 	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
 	defer cancel()
 	deadline, _ := hctx.Deadline()
-	_ = conn.SetDeadline(deadline)
+	_ = conn.SetDeadline(g.authDeadline(s.start, deadline))
 	minor, err := serverVersion(conn)
 	if err != nil {
 		g.fail(s, "handshake", err)
 		conn.Close()
 		return
 	}
+	_ = conn.SetDeadline(deadline)
 	if !g.acquire(g.sessions) {
 		g.fail(s, "too many sessions", fmt.Errorf("%d sessions already run", g.cfg.MaxSessions))
 		_ = refuseSecurity(conn, minor, "the console gateway is busy: try again later")

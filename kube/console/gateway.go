@@ -1,7 +1,7 @@
 // Package console is the console gateway: it speaks RFB (VNC) with VNC authentication to CloudStack's console
-// proxy, and a websocket to browsers in direct mode, checks the one-time token getconsole left in its namespace,
-// and relays the session to the VM's VNC through KubeVirt's vnc subresource, doing KubeVirt's side of the
-// handshake itself.
+// proxy, and a websocket to browsers in direct mode, checks the one-time token getconsole left in the tokens'
+// namespace, and relays the session to the VM's VNC through KubeVirt's vnc subresource, doing KubeVirt's side
+// of the handshake itself.
 package console
 
 import (
@@ -35,9 +35,22 @@ type Config struct {
 	// HandshakeTimeout bounds everything before the relay: the client's handshake, the token, the upstream
 	// connection and its handshake. A client that dawdles (slowloris) is cut off when it runs out.
 	HandshakeTimeout time.Duration
+	// AuthTimeout bounds the client's part before authentication (version, security type, the answer to the
+	// challenge; in direct mode the version): the console proxy takes milliseconds, so an idle connection
+	// gives its handshake slot back long before HandshakeTimeout.
+	AuthTimeout time.Duration
+	// WriteTimeout bounds each write of the relay: a peer that stops reading ends its session instead of
+	// holding it (and shutdown) for good.
+	WriteTimeout time.Duration
 	// MaxHandshakes bounds connections still in their handshake; more are closed at once. Separate from
 	// MaxSessions, so that a flood of connections that never authenticate cannot take the place of sessions.
 	MaxHandshakes int
+	// MaxHandshakesPerSource bounds one VNC client address's share of MaxHandshakes.
+	MaxHandshakesPerSource int
+	// MaxAuthFailuresPerSource failed VNC authentications from one address within AuthFailureWindow refuse its
+	// further connections, before any API call, until the oldest failure leaves the window.
+	MaxAuthFailuresPerSource int
+	AuthFailureWindow        time.Duration
 	// MaxSessions bounds relayed sessions.
 	MaxSessions int
 	// NoVNCDir holds noVNC (the npm package @novnc/novnc) for direct mode's page; "" serves a page that says
@@ -48,6 +61,7 @@ type Config struct {
 // Gateway serves consoles.
 type Gateway struct {
 	cfg        Config
+	sources    *sourceLimits
 	handshakes chan struct{}
 	sessions   chan struct{}
 	wg         sync.WaitGroup
@@ -59,8 +73,23 @@ func New(cfg Config) *Gateway {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 15 * time.Second
 	}
+	if cfg.AuthTimeout <= 0 {
+		cfg.AuthTimeout = 5 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
 	if cfg.MaxHandshakes <= 0 {
 		cfg.MaxHandshakes = 64
+	}
+	if cfg.MaxHandshakesPerSource <= 0 {
+		cfg.MaxHandshakesPerSource = 16
+	}
+	if cfg.MaxAuthFailuresPerSource <= 0 {
+		cfg.MaxAuthFailuresPerSource = 30
+	}
+	if cfg.AuthFailureWindow <= 0 {
+		cfg.AuthFailureWindow = time.Minute
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 256
@@ -68,7 +97,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: cfg, handshakes: make(chan struct{}, cfg.MaxHandshakes), sessions: make(chan struct{}, cfg.MaxSessions)}
+	return &Gateway{cfg: cfg, handshakes: make(chan struct{}, cfg.MaxHandshakes), sessions: make(chan struct{}, cfg.MaxSessions),
+		sources: newSourceLimits(cfg.MaxHandshakesPerSource, cfg.MaxAuthFailuresPerSource, cfg.AuthFailureWindow)}
 }
 
 // ServeVNC accepts VNC clients on ln until ctx ends, then closes ln and waits for the sessions it started to end
@@ -90,7 +120,16 @@ func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
 			}
 			return err
 		}
+		// The source's limits first: one host must not use up the shared slots.
+		release, err := g.sources.admit(sourceOf(conn.RemoteAddr()))
+		if err != nil {
+			g.cfg.Metrics.refused("vnc", "source limit")
+			g.cfg.Log.Warn("connection refused", "client", conn.RemoteAddr().String(), "error", err.Error())
+			conn.Close()
+			continue
+		}
 		if !g.acquire(g.handshakes) {
+			release()
 			g.cfg.Metrics.refused("vnc", "too many handshakes")
 			g.cfg.Log.Warn("connection refused: too many handshakes in progress", "client", conn.RemoteAddr().String(), "limit", g.cfg.MaxHandshakes)
 			conn.Close()
@@ -99,7 +138,7 @@ func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			g.serveVNC(ctx, conn)
+			g.serveVNC(ctx, conn, release)
 		}()
 	}
 }
@@ -129,23 +168,33 @@ func (g *Gateway) newSession(mode, client string) *session {
 }
 
 // serveVNC is one console proxy connection: handshake with VNC authentication, then the relay. It holds a
-// handshake slot until the relay starts, and takes a session slot before it tries the password, so that a
-// busy gateway refuses without using up the password.
-func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn) {
+// handshake slot (and its source's, given back by release) until the relay starts, and takes a session slot
+// before it tries the password, so that a busy gateway refuses without using up the password.
+func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, release func()) {
 	s := g.newSession("vnc", conn.RemoteAddr().String())
+	source := sourceOf(conn.RemoteAddr())
 	handshaking := true
 	defer func() {
 		if handshaking {
 			<-g.handshakes
+			release()
 		}
 	}()
 	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
 	defer cancel()
 	deadline, _ := hctx.Deadline()
-	_ = conn.SetDeadline(deadline)
+	_ = conn.SetDeadline(g.authDeadline(s.start, deadline))
 	minor, challenge, response, err := vncChallenge(conn)
 	if err != nil {
 		g.fail(s, "handshake", err)
+		conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(deadline)
+	// Checked again now: failures of this source's other connections may have come in meanwhile.
+	if err := g.sources.blocked(source); err != nil {
+		g.fail(s, "too many failures", err)
+		_ = securityResult(conn, minor, false, "too many failed authentications from this address: try again later")
 		conn.Close()
 		return
 	}
@@ -157,7 +206,11 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn) {
 	}
 	defer func() { <-g.sessions }()
 	up, reason := g.open(hctx, s, func(ctx context.Context) (kube.ConsoleTarget, error) {
-		return g.cfg.Tokens.ConsumePassword(ctx, challenge, response)
+		target, err := g.cfg.Tokens.ConsumePassword(ctx, challenge, response)
+		if authFailure(err) {
+			g.sources.failed(source)
+		}
+		return target, err
 	})
 	if up == nil {
 		_ = securityResult(conn, minor, false, reason)
@@ -171,9 +224,24 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn) {
 		return
 	}
 	<-g.handshakes
+	release()
 	handshaking = false
 	_ = conn.SetDeadline(time.Time{})
 	g.relay(ctx, s, conn, up)
+}
+
+// authDeadline is when the client's part before authentication must be done: AuthTimeout after start, and no
+// later than the whole handshake's deadline.
+func (g *Gateway) authDeadline(start, handshake time.Time) time.Time {
+	if d := start.Add(g.cfg.AuthTimeout); d.Before(handshake) {
+		return d
+	}
+	return handshake
+}
+
+// authFailure is a wrong, used or expired token: the client's doing, unlike an API server that failed.
+func authFailure(err error) bool {
+	return errors.Is(err, ErrNoToken) || errors.Is(err, ErrUsed) || errors.Is(err, ErrExpired)
 }
 
 // vncChallenge does the handshake up to the client's answer to a fresh VNC authentication challenge.
@@ -219,7 +287,8 @@ func (g *Gateway) fail(s *session, stage string, err error) {
 	s.log.Warn("console refused", "stage", stage, "error", fmt.Sprint(err), "elapsed", since(s.start))
 }
 
-// relay copies both ways until either side ends or ctx does, then closes both and logs the session.
+// relay copies both ways until either side ends or ctx does, then closes both and logs the session. Each write
+// has a deadline: a peer that stops reading fails it, which ends the session.
 func (g *Gateway) relay(ctx context.Context, s *session, client, vm net.Conn) {
 	g.cfg.Metrics.started(s.mode)
 	s.log.Info("console session started", "handshake", since(s.start))
@@ -235,6 +304,7 @@ func (g *Gateway) relay(ctx context.Context, s *session, client, vm net.Conn) {
 		for {
 			k, err := src.Read(buf)
 			if k > 0 {
+				_ = dst.SetWriteDeadline(time.Now().Add(g.cfg.WriteTimeout))
 				if _, werr := dst.Write(buf[:k]); werr != nil {
 					break
 				}

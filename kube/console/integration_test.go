@@ -369,7 +369,7 @@ func TestConsoleRefusesUnmanagedVMs(t *testing.T) {
 	_, err := f.admin.OpenConsole(t.Context(), id, translate.ConsoleSettings{Mode: translate.ConsoleVNC, Namespace: tokenNamespace, Lifetime: time.Minute})
 	require.ErrorContains(t, err, "exists but CloudStack did not create it")
 
-	// A token for it, forged by whoever may create Secrets in the gateway's namespace, opens nothing either.
+	// A token for it, forged by whoever may create Secrets in the tokens' namespace, opens nothing either.
 	tok := kube.ConsoleToken{Mode: translate.ConsoleVNC, Target: kube.ConsoleTarget{Namespace: f.ns, Name: id.Name}, Password: "forgedpw", Lifetime: time.Minute}
 	require.NoError(t, f.env.Client.Create(t.Context(), tokenSecret(tok)))
 	_, output, err := f.snapshot(t, "forgedpw")
@@ -398,7 +398,7 @@ func TestDirectConsole(t *testing.T) {
 	c := f.console(t, a, translate.ConsoleDirect, 30*time.Second)
 	require.Len(t, c.Token, 43, "32 bytes, base64url")
 
-	// Nothing readable in the gateway's namespace opens the console: the Secret is named by the token's hash.
+	// Nothing readable in the tokens' namespace opens the console: the Secret is named by the token's hash.
 	secrets := &corev1.SecretList{}
 	require.NoError(t, f.env.Client.List(t.Context(), secrets, client.InNamespace(tokenNamespace), client.HasLabels{kube.LabelConsoleToken}))
 	for _, s := range secrets.Items {

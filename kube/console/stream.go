@@ -16,7 +16,7 @@ type wsConn struct {
 	ws *websocket.Conn
 	r  io.Reader // the message being read
 
-	wmu sync.Mutex // one writer at a time; gorilla allows one concurrent writer
+	wmu sync.Mutex // one writer at a time; gorilla allows one concurrent writer (Close and WriteControl aside)
 }
 
 var _ net.Conn = (*wsConn)(nil)
@@ -60,11 +60,11 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close says goodbye (briefly: the peer may be gone) and closes the connection.
+// Close says goodbye (briefly: the peer may be gone) and closes the connection. It takes no lock: gorilla allows
+// WriteControl and Close concurrently with a writer, and a Write blocked on a peer that stopped reading holds
+// wmu; Close must not wait for it but end it (closing the connection fails the blocked Write).
 func (c *wsConn) Close() error {
-	c.wmu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.wmu.Unlock()
 	return c.ws.Close()
 }
 

@@ -25,15 +25,23 @@ var (
 	ErrUsed    = errors.New("the console token was already used")
 )
 
-// Tokens reads and consumes the console tokens getconsole leaves in the gateway's namespace. It lists them
+// Tokens reads and consumes the console tokens getconsole leaves in the tokens' namespace. It lists them
 // when a client authenticates rather than caching a watch: a token must work the moment getconsole has
-// answered, and a cache could lag behind that. Expiry is judged by the API server's clock, which stamped
-// the tokens' creation.
+// answered, and a cache could lag behind that. Checks that run at once share their lists (sharedList), and a
+// list up to reuseList old is reused; a check that finds no match in a list older than itself lists again, so
+// a token minted before the client answered is always found. Expiry is judged by the API server's clock, which
+// stamped the tokens' creation.
 type Tokens struct {
 	client    *kube.Client
 	namespace string
 	clock     *kube.ServerClock
+	vnc       *sharedList
+	reuseList time.Duration
+	nowFn     func() time.Time // nil: the API server's clock; tests move it
 }
+
+// reuseList is how old a list of the VNC tokens may be and still be checked first.
+const reuseList = 200 * time.Millisecond
 
 // NewTokens reads the tokens in namespace with cfg's identity.
 func NewTokens(cfg *rest.Config, namespace string) (*Tokens, error) {
@@ -43,62 +51,93 @@ func NewTokens(cfg *rest.Config, namespace string) (*Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{client: c, namespace: namespace, clock: clock}, nil
+	t := &Tokens{client: c, namespace: namespace, clock: clock, reuseList: reuseList}
+	t.vnc = &sharedList{timeout: 30 * time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+		tokens, _, err := t.list(ctx, translate.ConsoleVNC)
+		return tokens, err
+	}}
+	return t, nil
 }
 
 // now is the API server's time as of its latest answer.
 func (t *Tokens) now() time.Time {
+	if t.nowFn != nil {
+		return t.nowFn()
+	}
 	if now, ok := t.clock.Now(); ok {
 		return now
 	}
 	return time.Now()
 }
 
-// list reads the tokens of mode ("" for all).
-func (t *Tokens) list(ctx context.Context, mode string) ([]kube.ConsoleToken, error) {
+// list reads the tokens of mode ("" for all), and the token Secrets it cannot read (broken).
+func (t *Tokens) list(ctx context.Context, mode string) (tokens []kube.ConsoleToken, broken []metav1.ObjectMeta, err error) {
 	selector := kube.LabelConsoleToken
 	if mode != "" {
 		selector += "=" + mode
 	}
-	var out []kube.ConsoleToken
 	opts := kube.ListOptions{LabelSelector: selector, Limit: 500}
 	for {
 		list := &corev1.SecretList{}
 		if err := t.client.List(ctx, t.namespace, list, opts); err != nil {
-			return nil, fmt.Errorf("listing the console tokens in %s: %w", t.namespace, err)
+			return nil, nil, fmt.Errorf("listing the console tokens in %s: %w", t.namespace, err)
 		}
 		for i := range list.Items {
 			if tok, err := kube.ConsoleTokenFromSecret(&list.Items[i]); err == nil {
-				out = append(out, tok)
+				tokens = append(tokens, tok)
+			} else {
+				broken = append(broken, list.Items[i].ObjectMeta)
 			}
 		}
 		if opts.Continue = list.Continue; opts.Continue == "" {
-			return out, nil
+			return tokens, broken, nil
 		}
 	}
 }
 
 // Check lists the tokens once: readiness, which proves the API server answers and RBAC allows the list.
 func (t *Tokens) Check(ctx context.Context) error {
-	_, err := t.list(ctx, "")
+	_, _, err := t.list(ctx, "")
 	return err
 }
 
 // ConsumePassword finds the token whose password gives response to challenge and consumes it.
 func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte) (kube.ConsoleTarget, error) {
-	tokens, err := t.list(ctx, translate.ConsoleVNC)
+	asked := time.Now()
+	l, err := t.vnc.get(ctx, asked.Add(-t.reuseList))
 	if err != nil {
 		return kube.ConsoleTarget{}, err
 	}
-	now := t.now()
-	for _, tok := range tokens {
-		want, err := vncAuthResponse(tok.Password, challenge)
-		if err != nil || subtle.ConstantTimeCompare(want, response) != 1 {
-			continue
+	stale := l.started.Before(asked)
+	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
+		err := t.consume(ctx, tok, t.now())
+		if !stale || !errors.Is(err, ErrUsed) {
+			return tok.Target, err
 		}
-		return tok.Target, t.consume(ctx, tok, now)
+		// Gone since the list: say so as a fresh list would (no token matches), below.
+	} else if !stale {
+		return kube.ConsoleTarget{}, ErrNoToken
+	}
+	// The list predates the question: a token minted since is not in it, or one in it is gone. Look once more,
+	// in a list that started after the client answered.
+	if l, err = t.vnc.get(ctx, asked); err != nil {
+		return kube.ConsoleTarget{}, err
+	}
+	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
+		return tok.Target, t.consume(ctx, tok, t.now())
 	}
 	return kube.ConsoleTarget{}, ErrNoToken
+}
+
+// matchPassword finds the token whose password gives response to challenge.
+func matchPassword(tokens []kube.ConsoleToken, challenge, response []byte) (kube.ConsoleToken, bool) {
+	for _, tok := range tokens {
+		want, err := vncAuthResponse(tok.Password, challenge)
+		if err == nil && subtle.ConstantTimeCompare(want, response) == 1 {
+			return tok, true
+		}
+	}
+	return kube.ConsoleToken{}, false
 }
 
 // ConsumeDirect consumes the direct-mode token, found by its hash.
@@ -138,29 +177,46 @@ func (t *Tokens) consume(ctx context.Context, tok kube.ConsoleToken, now time.Ti
 }
 
 func (t *Tokens) delete(ctx context.Context, tok kube.ConsoleToken) error {
-	uid := tok.UID
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.namespace, Name: tok.SecretName}}
+	return t.deleteSecret(ctx, tok.SecretName, tok.UID)
+}
+
+func (t *Tokens) deleteSecret(ctx context.Context, name string, uid types.UID) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: t.namespace, Name: name}}
 	return t.client.Delete(ctx, secret, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 }
 
-// Sweep deletes the expired tokens nobody used, and returns how many.
+// Sweep deletes the expired tokens nobody used, and the token Secrets it cannot read (a token no longer opens
+// anything once older than the longest lifetime getconsole gives), and returns how many.
 func (t *Tokens) Sweep(ctx context.Context) (int, error) {
-	tokens, err := t.list(ctx, "")
+	tokens, broken, err := t.list(ctx, "")
 	if err != nil {
 		return 0, err
 	}
-	now, n := t.now(), 0
+	type expired struct {
+		name string
+		uid  types.UID
+	}
+	now := t.now()
+	var gone []expired
 	for _, tok := range tokens {
-		if !now.After(tok.ExpiresAt()) {
-			continue
+		if now.After(tok.ExpiresAt()) {
+			gone = append(gone, expired{tok.SecretName, tok.UID})
 		}
-		err := t.delete(ctx, tok)
+	}
+	for _, meta := range broken {
+		if now.After(meta.CreationTimestamp.Add(translate.MaxConsoleLifetime)) {
+			gone = append(gone, expired{meta.Name, meta.UID})
+		}
+	}
+	n := 0
+	for _, e := range gone {
+		err := t.deleteSecret(ctx, e.name, e.uid)
 		switch {
 		case err == nil:
 			n++
 		case kerrors.IsNotFound(err) || kerrors.IsConflict(err):
 		default:
-			return n, fmt.Errorf("deleting the expired console token %s/%s: %w", t.namespace, tok.SecretName, err)
+			return n, fmt.Errorf("deleting the expired console token %s/%s: %w", t.namespace, e.name, err)
 		}
 	}
 	return n, nil

@@ -89,7 +89,7 @@ func TestGetconsole(t *testing.T) {
 				assert.Equal(t, 30*time.Second, tok.Lifetime)
 			}
 		}
-		assert.True(t, found, "the token is a Secret in the gateway's namespace")
+		assert.True(t, found, "the token is a Secret in the tokens' namespace")
 
 		res = call(t, consoleHost(ns, map[string]string{"console_mode": "direct", "console_url": "https://console.example.com/kv/"}), "getconsole", in)
 		requireSuccess(t, res)
@@ -117,7 +117,7 @@ func TestGetconsole(t *testing.T) {
 		h.Host["console_host"] = "10.0.0.5"
 		_, lines = runCheck(t, h, h.Payload(other, "Running", false))
 		assert.Equal(t, "ok", lines["console"].Result, lines["console"].Detail)
-		assert.Equal(t, "vnc mode via 10.0.0.5:5900; tokens in cloudstack-kubevirt-system, valid 30s", lines["console"].Detail)
+		assert.Equal(t, "vnc mode via 10.0.0.5:5900; tokens in cloudstack-kubevirt-console, valid 30s", lines["console"].Detail)
 		requireSuccess(t, call(t, h, "getconsole", other))
 		requireSuccess(t, call(t, h, "delete", other))
 	})

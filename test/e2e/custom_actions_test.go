@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
@@ -177,8 +178,25 @@ func TestSnapshots(t *testing.T) {
 		}
 	})
 
-	t.Run("a name in use is refused", func(t *testing.T) {
-		requireFailure(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "daily-1"}), `already has a snapshot "daily-1"`)
+	t.Run("a retry of a name the extension took waits for that snapshot again", func(t *testing.T) {
+		before := snapshotsIn(t, customNamespace)
+		res := runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "daily-1"})
+		requireSuccess(t, res)
+		assert.Contains(t, res.Output, "Snapshot daily-1 of VirtualMachine "+customNamespace+"/"+name+" taken at ")
+		assert.Equal(t, before, snapshotsIn(t, customNamespace), "no second snapshot")
+	})
+
+	t.Run("a name taken by a snapshot the extension did not take is refused", func(t *testing.T) {
+		manual := &snapshotv1.VirtualMachineSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: customNamespace, Name: name + "-manual"},
+			Spec: snapshotv1.VirtualMachineSnapshotSpec{Source: corev1.TypedLocalObjectReference{
+				APIGroup: ptr.To("kubevirt.io"), Kind: "VirtualMachine", Name: name}},
+		}
+		require.NoError(t, s.client.Create(t.Context(), manual)) // as kubectl would: none of the extension's labels
+		res := runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "manual"})
+		requireFailure(t, res, `already has a snapshot "manual" (VirtualMachineSnapshot `+customNamespace+"/"+name+"-manual")
+		assert.Contains(t, res.Output, "that CloudStack did not take for this Instance: choose another name, or delete it first")
+		requireSuccess(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "manual"}))
 	})
 
 	t.Run("restore of the running Instance is refused", func(t *testing.T) {
@@ -195,15 +213,11 @@ func TestSnapshots(t *testing.T) {
 		res := runCustom(t, h, "RestoreSnapshot", in, map[string]any{"snap_name": "before-upgrade"})
 		requireSuccess(t, res)
 		assert.Contains(t, res.Output, "restored to snapshot before-upgrade")
-		restores := restoresIn(t, customNamespace)
-		require.Len(t, restores, 1)
-		r := restores[0]
-		assert.True(t, ptr.Deref(r.Status.Complete, false))
-		assert.Equal(t, snapshotv1.VirtualMachineRestoreFailImmediate, *r.Spec.TargetReadinessPolicy)
 		vm, err := getVM(t.Context(), customNamespace, name)
 		require.NoError(t, err)
-		assert.Equal(t, r.Name+"-"+string(r.UID), vm.Annotations["restore.kubevirt.io/lastRestoreUID"])
+		assert.True(t, strings.HasPrefix(vm.Annotations["restore.kubevirt.io/lastRestoreUID"], name+"-restore-"), "restored by the extension's VirtualMachineRestore")
 		assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy, "still stopped: CloudStack starts it")
+		requireNoRestores(t)
 		requireSuccess(t, call(t, h, "start", in))
 	})
 
@@ -212,11 +226,83 @@ func TestSnapshots(t *testing.T) {
 		rows := tableOf(t, runCustom(t, h, "ListSnapshots", in, nil))
 		require.Len(t, rows, 1)
 		assert.Equal(t, "before-upgrade", rows[0]["name"])
-		requireFailure(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "daily-1"}), `has no snapshot "daily-1"`)
+		res := runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "daily-1"})
+		requireSuccess(t, res)
+		assert.Contains(t, res.Output, "has no snapshot daily-1 (deleted already): nothing to do", "a retry after a timeout")
 		requireSuccess(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "before-upgrade"}))
 		assert.Zero(t, snapshotsIn(t, customNamespace))
 	})
 	requireSuccess(t, call(t, h, "delete", in))
+}
+
+// requireNoRestores waits until the namespace holds no VirtualMachineRestore: RestoreSnapshot deletes its own
+// once complete (KubeVirt's finalizer goes soon after).
+func requireNoRestores(t *testing.T) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var list snapshotv1.VirtualMachineRestoreList
+		require.NoError(c, s.client.List(t.Context(), &list, client.InNamespace(customNamespace)))
+		assert.Empty(c, list.Items)
+	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// TestSnapshotsOfADataVolumeRootDisk: a restore followed by CloudStack's start keeps the restored disks. The
+// restore keeps the DataVolumes' names (InPlace), so start's spec, which names them as create did, refers to the
+// restored disks, and nothing is imported again from the template's URL. Expunging the Instance deletes its
+// snapshots.
+func TestSnapshotsOfADataVolumeRootDisk(t *testing.T) {
+	h := customHost(t)
+	in := instance(map[string]string{"root_disk_url": "https://images.example/fedora-43.qcow2", "root_disk_size": "10Gi"})
+	name := vmName(in)
+	requireSuccess(t, call(t, h, "create", in))
+	dataVolumes := func() map[string]*cdiv1.DataVolume {
+		var list cdiv1.DataVolumeList
+		require.NoError(t, s.client.List(t.Context(), &list, client.InNamespace(customNamespace)))
+		out := map[string]*cdiv1.DataVolume{}
+		for i := range list.Items {
+			if dv := &list.Items[i]; dv.Labels["cloudstack.apache.org/instance-uuid"] == in.UUID || strings.HasPrefix(dv.Name, "restore-") {
+				out[dv.Name] = dv
+			}
+		}
+		return out
+	}
+	vm, err := getVM(t.Context(), customNamespace, name)
+	require.NoError(t, err)
+	require.NotEmpty(t, vm.Spec.DataVolumeTemplates)
+	templates := func(vm *kubevirtv1.VirtualMachine) (names []string) {
+		for _, t := range vm.Spec.DataVolumeTemplates {
+			names = append(names, t.Name)
+		}
+		return names
+	}
+	created := templates(vm)
+	before := dataVolumes()
+	require.Len(t, before, len(created))
+
+	requireSuccess(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "base"}))
+	requireSuccess(t, call(t, h, "stop", in))
+	requireSuccess(t, runCustom(t, h, "RestoreSnapshot", in, map[string]any{"snap_name": "base"}))
+	requireNoRestores(t)
+	requireSuccess(t, call(t, h, "start", in))
+
+	vm, err = getVM(t.Context(), customNamespace, name)
+	require.NoError(t, err)
+	assert.Equal(t, created, templates(vm), "the VM still refers to the DataVolumes create made")
+	after := dataVolumes()
+	require.Len(t, after, len(before), "no DataVolume of another name: %v", after)
+	for dvName, dv := range before {
+		require.Contains(t, after, dvName)
+		assert.Equal(t, dv.UID, after[dvName].UID, "%s is the restored DataVolume, not one imported again", dvName)
+		assert.Contains(t, after[dvName].Annotations, cdiv1.AnnPrePopulated, "%s holds the snapshot's data", dvName)
+	}
+
+	requireSuccess(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "later"}))
+	requireSuccess(t, call(t, h, "delete", in))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var list snapshotv1.VirtualMachineSnapshotList
+		require.NoError(c, s.client.List(t.Context(), &list, client.InNamespace(customNamespace), client.MatchingLabels{"cloudstack.apache.org/instance-uuid": in.UUID}))
+		assert.Empty(c, list.Items, "expunge deletes the Instance's snapshots")
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 // TestPauseResume: Pause and Resume through virt-api's subresources (virtapisim on envtest).
@@ -373,7 +459,7 @@ func TestCustomActionsOnAMissingInstance(t *testing.T) {
 	} {
 		requireFailure(t, runCustom(t, h, action, in, params), "the Instance has no VirtualMachine "+customNamespace+"/"+vmName(in)+" (never created, or deleted out of band)")
 	}
-	requireFailure(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "s1"}), `has no snapshot "s1"`)
+	assert.Contains(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "s1"}).Output, `"status":"success"`)
 	after := snapshotsIn(t, customNamespace) + migrationsIn(t, customNamespace) + len(restoresIn(t, customNamespace))
 	assert.Equal(t, before, after, "nothing created")
 }
@@ -411,5 +497,16 @@ func leastPrivilegeCustomActions(t *testing.T, h cloudstacksim.Host) {
 	requireSuccess(t, call(t, h, "stop", in))
 	requireSuccess(t, runCustom(t, h, "RestoreSnapshot", in, map[string]any{"snap_name": "s1"}))
 	requireSuccess(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "s1"}))
+	requireSuccess(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "s2"}))
 	requireSuccess(t, call(t, h, "delete", in))
+	var restores snapshotv1.VirtualMachineRestoreList
+	require.NoError(t, s.client.List(t.Context(), &restores, client.InNamespace(h.Host["namespace"])))
+	for _, r := range restores.Items {
+		assert.NotNil(t, r.DeletionTimestamp, "RestoreSnapshot deleted VirtualMachineRestore %s", r.Name)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var snaps snapshotv1.VirtualMachineSnapshotList
+		require.NoError(c, s.client.List(t.Context(), &snaps, client.InNamespace(h.Host["namespace"]), client.MatchingLabels{"cloudstack.apache.org/instance-uuid": in.UUID}))
+		assert.Empty(c, snaps.Items, "delete removed the Instance's snapshots")
+	}, 10*time.Second, 50*time.Millisecond)
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
@@ -164,6 +165,68 @@ func TestRestoreOfAStoppedVM(t *testing.T) {
 	assert.Equal(t, kubevirtv1.RunStrategyHalted, *vm.Spec.RunStrategy, "the run strategy is kept")
 	assert.Equal(t, "restore-"+string(restore.UID), vm.Annotations["restore.kubevirt.io/lastRestoreUID"])
 	assert.Nil(t, vm.Status.RestoreInProgress)
+}
+
+// TestRestoreVolumePolicies: RandomizeNames (the default) restores a DataVolume under a new name and deletes the
+// old one; InPlace keeps the name and the object. Neither imports again.
+func TestRestoreVolumePolicies(t *testing.T) {
+	_, ns := startSim(t, kubevirtsim.Options{})
+	for _, tt := range []struct {
+		name   string
+		policy *snapshotv1.VolumeRestorePolicy
+	}{
+		{"randomize", nil},
+		{"inplace", ptr.To(snapshotv1.VolumeRestorePolicyInPlace)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			createVM(t, withDataVolumes(newVM(ns, tt.name, kubevirtv1.RunStrategyAlways), tt.name+"-root"))
+			waitFor(t, ns, tt.name, running)
+			setRunStrategy(t, ns, tt.name, kubevirtv1.RunStrategyHalted)
+			waitFor(t, ns, tt.name, printable(kubevirtv1.VirtualMachineStatusStopped))
+			before := &cdiv1.DataVolume{}
+			require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: tt.name + "-root"}, before))
+
+			require.NoError(t, env.Client.Create(ctx, newSnapshot(ns, tt.name+"-snap", tt.name)))
+			snap := waitSnapshot(t, ns, tt.name+"-snap", snapshotv1.Succeeded)
+			assert.Equal(t, []string{tt.name + "-root"}, snap.Status.SnapshotVolumes.IncludedVolumes)
+			restore := newRestore(ns, tt.name+"-restore", tt.name, tt.name+"-snap", nil)
+			restore.Spec.VolumeRestorePolicy = tt.policy
+			require.NoError(t, env.Client.Create(ctx, restore))
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				require.NoError(c, env.Client.Get(ctx, client.ObjectKeyFromObject(restore), restore))
+				require.NotNil(c, restore.Status)
+				assert.True(c, ptr.Deref(restore.Status.Complete, false))
+			}, 20*time.Second, 20*time.Millisecond)
+
+			want := tt.name + "-root"
+			if tt.policy == nil {
+				want = "restore-" + string(restore.UID) + "-" + tt.name + "-root"
+				assert.Equal(t, []string{tt.name + "-root"}, restore.Status.DeletedDataVolumes)
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					err := env.Client.Get(ctx, client.ObjectKeyFromObject(before), &cdiv1.DataVolume{})
+					assert.True(c, apierrors.IsNotFound(err), "the old DataVolume is deleted: %v", err)
+				}, 10*time.Second, 20*time.Millisecond)
+			} else {
+				assert.Empty(t, restore.Status.DeletedDataVolumes)
+			}
+			require.Len(t, restore.Status.Restores, 1)
+			assert.Equal(t, want, *restore.Status.Restores[0].DataVolumeName)
+			vm, _ := fetch(ctx, t, ns, tt.name)
+			assert.Equal(t, want, vm.Spec.DataVolumeTemplates[0].Name)
+			assert.Equal(t, want, vm.Spec.Template.Spec.Volumes[0].DataVolume.Name)
+
+			setRunStrategy(t, ns, tt.name, kubevirtv1.RunStrategyAlways)
+			waitFor(t, ns, tt.name, running)
+			dv := &cdiv1.DataVolume{}
+			require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: want}, dv))
+			assert.Contains(t, dv.Annotations, cdiv1.AnnPrePopulated, "made from the snapshot, not imported")
+			assert.Equal(t, cdiv1.Succeeded, dv.Status.Phase)
+			if tt.policy != nil {
+				assert.Equal(t, before.UID, dv.UID, "the same DataVolume")
+			}
+		})
+	}
 }
 
 func TestRestoreOfARunningVM(t *testing.T) {

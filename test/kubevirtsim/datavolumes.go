@@ -203,6 +203,14 @@ func (r *dvReconciler) step(dv *cdiv1.DataVolume) time.Duration {
 		}
 	}
 	dv.Status.ClaimName = dv.Name
+	if _, restored := dv.Annotations[cdiv1.AnnPrePopulated]; restored {
+		// A restore made its PVC from a VolumeSnapshot: CDI adopts it and imports nothing.
+		dv.Status.Phase, dv.Status.Progress = cdiv1.Succeeded, "N/A"
+		setDVCondition(dv, cdiv1.DataVolumeBound, corev1.ConditionTrue, "Bound", "PVC "+dv.Name+" Bound")
+		setDVCondition(dv, cdiv1.DataVolumeReady, corev1.ConditionTrue, "", "")
+		setDVCondition(dv, cdiv1.DataVolumeRunning, corev1.ConditionFalse, "", "")
+		return 0
+	}
 	switch dv.Status.Phase {
 	case cdiv1.PhaseUnset:
 		dv.Status.Phase, dv.Status.Progress = cdiv1.Pending, "N/A"

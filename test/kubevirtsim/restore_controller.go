@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1 "kubevirt.io/api/snapshot/v1beta1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -24,6 +26,7 @@ const (
 	kindRestore           = "VirtualMachineRestore"
 	restoreFinalizer      = "snapshot.kubevirt.io/vmrestore-protection"
 	lastRestoreAnnotation = "restore.kubevirt.io/lastRestoreUID"
+	restoreNameAnnotation = "restore.kubevirt.io/name"
 
 	restoreCompleteEvent   = "VirtualMachineRestoreComplete"
 	restoreErrorEvent      = "VirtualMachineRestoreError"
@@ -48,9 +51,10 @@ var (
 // restoreReconciler plays virt-controller's VirtualMachineRestore controller for a VirtualMachine target: it
 // waits for (or, under targetReadinessPolicy StopTarget, causes) the target to stop, following the policy
 // (WaitGracePeriod by default: five minutes, then Failure), checks the snapshot, marks the VM
-// status.restoreInProgress, puts the snapshot's spec back on the VM (keeping its run strategy; a missing VM is
-// created Halted) with the annotation restore.kubevirt.io/lastRestoreUID, and completes. There are no volumes
-// to restore: the simulator has no PVCs.
+// status.restoreInProgress, restores the backed-up volumes as spec.volumeRestorePolicy says (RandomizeNames by
+// default: new names, the old DataVolumes deleted; InPlace: same names), puts the snapshot's spec back on the VM
+// with those names (keeping its run strategy; a missing VM is created Halted) with the annotation
+// restore.kubevirt.io/lastRestoreUID, and completes. The simulator has no PVCs: DataVolumes stand for them.
 type restoreReconciler struct{ *Sim }
 
 func (r *restoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -149,13 +153,31 @@ func (r *restoreReconciler) sync(ctx context.Context, restore *snapshotv1.Virtua
 		if wait := r.pacer.wait(kindRestore, restore, "UpdatingTarget"); wait > 0 {
 			return wait, nil
 		}
-		if err := r.restoreSpec(ctx, restore, snap, vm); err != nil {
+		plan, err := r.plan(ctx, restore, snap, vm)
+		if err != nil {
+			return 0, r.recordError(ctx, restore, err.Error(), false)
+		}
+		if !equality.Semantic.DeepEqual(restore.Status.Restores, plan.restores) || !equality.Semantic.DeepEqual(restore.Status.DeletedDataVolumes, plan.deleted) {
+			// KubeVirt records what it restores where before it touches anything.
+			cur := restore.DeepCopy()
+			cur.Status.Restores, cur.Status.DeletedDataVolumes = plan.restores, plan.deleted
+			setSnapshotCondition(&cur.Status.Conditions, snapshotv1.ConditionProgressing, corev1.ConditionTrue, "Creating new PVCs")
+			setSnapshotCondition(&cur.Status.Conditions, snapshotv1.ConditionReady, corev1.ConditionFalse, "Waiting for new PVCs")
+			return 0, r.updateRestoreStatus(ctx, restore, cur)
+		}
+		if err := r.restoreDataVolumes(ctx, restore, plan, vm); err != nil {
+			return 0, r.recordError(ctx, restore, err.Error(), false)
+		}
+		if err := r.restoreSpec(ctx, restore, plan, vm); err != nil {
 			return 0, r.recordError(ctx, restore, err.Error(), false)
 		}
 		cur := restore.DeepCopy()
 		setSnapshotCondition(&cur.Status.Conditions, snapshotv1.ConditionProgressing, corev1.ConditionTrue, "Updating target spec")
 		setSnapshotCondition(&cur.Status.Conditions, snapshotv1.ConditionReady, corev1.ConditionFalse, "Waiting for target update")
 		return 0, r.updateRestoreStatus(ctx, restore, cur)
+	}
+	if err := r.deleteObsoleteDataVolumes(ctx, restore); err != nil {
+		return 0, r.recordError(ctx, restore, err.Error(), false)
 	}
 	if err := r.markDone(ctx, restore, vm); err != nil {
 		return 0, err
@@ -316,28 +338,154 @@ func (r *restoreReconciler) markDone(ctx context.Context, restore *snapshotv1.Vi
 	})
 }
 
-// restoreSpec puts the snapshot's VM spec back: an existing VM keeps its run strategy; a missing one is
-// created Halted with the snapshot's labels and annotations.
-func (r *restoreReconciler) restoreSpec(ctx context.Context, restore *snapshotv1.VirtualMachineRestore, snap *snapshotv1.VirtualMachineSnapshot, vm *kubevirtv1.VirtualMachine) error {
+// restorePlan is what a restore puts back: the snapshot's VM spec with its volumes renamed as the restore's
+// volumeRestorePolicy says, where each backed-up volume goes, and the VM's DataVolumes the new spec drops.
+type restorePlan struct {
+	spec     kubevirtv1.VirtualMachineSpec
+	labels   map[string]string
+	annots   map[string]string
+	restores []snapshotv1.VolumeRestore
+	deleted  []string
+}
+
+// restoreVolumeName is KubeVirt's: an override, the claim's own name under InPlace, "<target>-<volume>" under
+// PrefixTargetName, and "restore-<restore UID>-<volume>" under RandomizeNames (the default).
+func restoreVolumeName(restore *snapshotv1.VirtualMachineRestore, volume, claim string) string {
+	for _, o := range restore.Spec.VolumeRestoreOverrides {
+		if o.VolumeName == volume && o.RestoreName != "" {
+			return o.RestoreName
+		}
+	}
+	switch ptr.Deref(restore.Spec.VolumeRestorePolicy, snapshotv1.VolumeRestorePolicyRandomizeNames) {
+	case snapshotv1.VolumeRestorePolicyInPlace:
+		return claim
+	case snapshotv1.VolumeRestorePolicyPrefixTargetName:
+		return restore.Spec.Target.Name + "-" + volume
+	}
+	return fmt.Sprintf("restore-%s-%s", restore.UID, volume)
+}
+
+// plan is KubeVirt's reconcileVolumeRestores and generateRestoredVMSpec: a backed-up volume of a DataVolume
+// template keeps a template under its restored name, one of a DataVolume without template becomes a PVC
+// volume, and a PVC volume gets the restored claim.
+func (r *restoreReconciler) plan(ctx context.Context, restore *snapshotv1.VirtualMachineRestore, snap *snapshotv1.VirtualMachineSnapshot, vm *kubevirtv1.VirtualMachine) (restorePlan, error) {
 	content := &snapshotv1.VirtualMachineSnapshotContent{}
 	key := types.NamespacedName{Namespace: snap.Namespace, Name: *snap.Status.VirtualMachineSnapshotContentName}
 	if err := r.reader.Get(ctx, key, content); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("VMSnapshotContent %s does not exist", key)
+			return restorePlan{}, fmt.Errorf("VMSnapshotContent %s does not exist", key)
 		}
-		return err
+		return restorePlan{}, err
 	}
 	source := content.Spec.Source.VirtualMachine
 	if source == nil {
-		return fmt.Errorf("unexpected snapshot source")
+		return restorePlan{}, fmt.Errorf("unexpected snapshot source")
 	}
+	plan := restorePlan{spec: *source.Spec.DeepCopy(), labels: source.Labels, annots: source.Annotations}
+	for _, b := range content.Spec.VolumeBackups {
+		name := restoreVolumeName(restore, b.VolumeName, b.PersistentVolumeClaim.Name)
+		vr := snapshotv1.VolumeRestore{VolumeName: b.VolumeName, PersistentVolumeClaimName: name, VolumeSnapshotName: ptr.Deref(b.VolumeSnapshotName, "")}
+		if t := plan.spec.Template; t != nil {
+			for i := range t.Spec.Volumes {
+				v := &t.Spec.Volumes[i]
+				if v.Name != b.VolumeName {
+					continue
+				}
+				switch {
+				case v.DataVolume != nil && templateIndex(plan.spec, v.DataVolume.Name) >= 0:
+					plan.spec.DataVolumeTemplates[templateIndex(plan.spec, v.DataVolume.Name)].Name = name
+					v.DataVolume.Name, vr.DataVolumeName = name, ptr.To(name)
+				case v.DataVolume != nil:
+					v.VolumeSource = kubevirtv1.VolumeSource{PersistentVolumeClaim: &kubevirtv1.PersistentVolumeClaimVolumeSource{
+						PersistentVolumeClaimVolumeSource: corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}
+				case v.PersistentVolumeClaim != nil:
+					v.PersistentVolumeClaim.ClaimName = name
+				}
+			}
+		}
+		plan.restores = append(plan.restores, vr)
+	}
+	if vm != nil {
+		for _, t := range vm.Spec.DataVolumeTemplates {
+			if templateIndex(plan.spec, t.Name) < 0 {
+				plan.deleted = append(plan.deleted, t.Name)
+			}
+		}
+	}
+	return plan, nil
+}
+
+func templateIndex(spec kubevirtv1.VirtualMachineSpec, name string) int {
+	return slices.IndexFunc(spec.DataVolumeTemplates, func(t kubevirtv1.DataVolumeTemplateSpec) bool { return t.Name == name })
+}
+
+// restoreDataVolumes stands in for KubeVirt's PVCs made from the VolumeSnapshots (the simulator has no PVCs):
+// under InPlace the DataVolume keeps its name and is marked pre-populated (KubeVirt deletes its PVC and makes
+// it again from the snapshot); otherwise a pre-populated DataVolume of the restored name is created, which CDI
+// adopts without importing. Nothing is imported either way.
+func (r *restoreReconciler) restoreDataVolumes(ctx context.Context, restore *snapshotv1.VirtualMachineRestore, plan restorePlan, vm *kubevirtv1.VirtualMachine) error {
+	for _, vr := range plan.restores {
+		if vr.DataVolumeName == nil {
+			continue
+		}
+		name := *vr.DataVolumeName
+		dv := &cdiv1.DataVolume{}
+		err := r.client.Get(ctx, types.NamespacedName{Namespace: restore.Namespace, Name: name}, dv)
+		switch {
+		case err == nil:
+			if _, ok := dv.Annotations[cdiv1.AnnPrePopulated]; ok {
+				continue
+			}
+			if dv.Annotations == nil {
+				dv.Annotations = map[string]string{}
+			}
+			dv.Annotations[cdiv1.AnnPrePopulated] = restore.Name
+			if err := r.client.Update(ctx, dv); err != nil {
+				return err
+			}
+		case apierrors.IsNotFound(err):
+			t := plan.spec.DataVolumeTemplates[templateIndex(plan.spec, name)]
+			created := &cdiv1.DataVolume{ObjectMeta: *t.ObjectMeta.DeepCopy(), Spec: *t.Spec.DeepCopy()}
+			if vm != nil {
+				created = newDataVolume(vm, t)
+			}
+			created.Namespace = restore.Namespace
+			if created.Annotations == nil {
+				created.Annotations = map[string]string{}
+			}
+			created.Annotations[restoreNameAnnotation] = restore.Name
+			created.Annotations[cdiv1.AnnPrePopulated] = "true"
+			if err := r.client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("failed to create restore DataVolume: %w", err)
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteObsoleteDataVolumes is KubeVirt's deleteObsoleteVolumes: the DataVolumes the restored spec dropped.
+func (r *restoreReconciler) deleteObsoleteDataVolumes(ctx context.Context, restore *snapshotv1.VirtualMachineRestore) error {
+	for _, name := range restore.Status.DeletedDataVolumes {
+		dv := &cdiv1.DataVolume{ObjectMeta: metav1.ObjectMeta{Namespace: restore.Namespace, Name: name}}
+		if err := r.client.Delete(ctx, dv); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreSpec puts the planned spec back: an existing VM keeps its run strategy; a missing one is created
+// Halted with the snapshot's labels and annotations.
+func (r *restoreReconciler) restoreSpec(ctx context.Context, restore *snapshotv1.VirtualMachineRestore, plan restorePlan, vm *kubevirtv1.VirtualMachine) error {
 	if vm == nil {
 		created := &kubevirtv1.VirtualMachine{
-			ObjectMeta: metav1.ObjectMeta{Name: restore.Spec.Target.Name, Namespace: restore.Namespace, Labels: source.Labels,
-				Annotations: map[string]string{lastRestoreAnnotation: restoreAnnotation(restore)}},
-			Spec: *source.Spec.DeepCopy(),
+			ObjectMeta: metav1.ObjectMeta{Name: restore.Spec.Target.Name, Namespace: restore.Namespace, Labels: plan.labels,
+				Annotations: map[string]string{}},
+			Spec: *plan.spec.DeepCopy(),
 		}
-		for k, v := range source.Annotations {
+		for k, v := range plan.annots {
 			created.Annotations[k] = v
 		}
 		created.Annotations[lastRestoreAnnotation] = restoreAnnotation(restore)
@@ -350,7 +498,7 @@ func (r *restoreReconciler) restoreSpec(ctx context.Context, restore *snapshotv1
 			return false, false, err
 		}
 		running := vm.Spec.Running
-		vm.Spec = *source.Spec.DeepCopy()
+		vm.Spec = *plan.spec.DeepCopy()
 		if running != nil {
 			vm.Spec.Running, vm.Spec.RunStrategy = ptr.To(false), nil
 		} else {

@@ -41,8 +41,8 @@ var indicationMessages = map[snapshotv1.Indication]string{
 
 // snapshotReconciler plays virt-controller's VirtualMachineSnapshot and VirtualMachineSnapshotContent
 // controllers: it locks the source VM (status.snapshotInProgress and a finalizer), records the VM in a
-// VirtualMachineSnapshotContent, which is ready at once (the simulator has no PVCs, so no VolumeSnapshots to
-// wait for), and unlocks the VM. A snapshot whose VM does not exist stays InProgress ("Source does not exist")
+// VirtualMachineSnapshotContent with a backup of each volume on a claim, which is ready at once (the simulator
+// has no PVCs, so no VolumeSnapshots to wait for), and unlocks the VM. A snapshot whose VM does not exist stays InProgress ("Source does not exist")
 // until spec.failureDeadline (5 minutes by default) has passed since its creation, then Fails.
 type snapshotReconciler struct{ *Sim }
 
@@ -265,16 +265,21 @@ func indications(vmi *kubevirtv1.VirtualMachineInstance) ([]snapshotv1.Indicatio
 	return list, src
 }
 
-// snapshotVolumes lists the VM's volumes: none is included, as the simulator has no PVCs to snapshot.
+// snapshotVolumes lists the VM's volumes: those on a claim are included (backed up), the others (a
+// containerDisk, cloud-init) excluded.
 func snapshotVolumes(content *snapshotv1.VirtualMachineSnapshotContent) *snapshotv1.SnapshotVolumesLists {
 	if content == nil || content.Spec.Source.VirtualMachine == nil || content.Spec.Source.VirtualMachine.Spec.Template == nil {
 		return nil
 	}
-	var excluded []string
+	lists := &snapshotv1.SnapshotVolumesLists{}
 	for _, v := range content.Spec.Source.VirtualMachine.Spec.Template.Spec.Volumes {
-		excluded = append(excluded, v.Name)
+		if slices.ContainsFunc(content.Spec.VolumeBackups, func(b snapshotv1.VolumeBackup) bool { return b.VolumeName == v.Name }) {
+			lists.IncludedVolumes = append(lists.IncludedVolumes, v.Name)
+		} else {
+			lists.ExcludedVolumes = append(lists.ExcludedVolumes, v.Name)
+		}
 	}
-	return &snapshotv1.SnapshotVolumesLists{ExcludedVolumes: excluded}
+	return lists
 }
 
 // setSnapshotCondition is KubeVirt's updateCondition: a condition is replaced only when its status or reason
@@ -347,6 +352,7 @@ func (r *snapshotReconciler) createContent(ctx context.Context, snap *snapshotv1
 		Spec: snapshotv1.VirtualMachineSnapshotContentSpec{
 			VirtualMachineSnapshotName: ptr.To(snap.Name),
 			Source:                     snapshotv1.SourceSpec{VirtualMachine: source},
+			VolumeBackups:              volumeBackups(snap, vm),
 		},
 	}
 	_ = vmi // an online snapshot records the VM's controller revision in KubeVirt; the simulator keeps the spec
@@ -355,6 +361,38 @@ func (r *snapshotReconciler) createContent(ctx context.Context, snap *snapshotv1
 	}
 	r.event(ctx, snap, snapshotCtrl, corev1.EventTypeNormal, snapshotContentCreateType, "Successfully created VirtualMachineSnapshotContent "+content.Name)
 	return content, nil
+}
+
+// volumeBackups records a backup of each volume on a claim (a DataVolume's or a PVC), as if every storage class
+// had a VolumeSnapshotClass; the VolumeSnapshots are named as KubeVirt names them but not created.
+func volumeBackups(snap *snapshotv1.VirtualMachineSnapshot, vm *kubevirtv1.VirtualMachine) []snapshotv1.VolumeBackup {
+	if vm.Spec.Template == nil {
+		return nil
+	}
+	var out []snapshotv1.VolumeBackup
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		claim := claimOf(v)
+		if claim == "" {
+			continue
+		}
+		out = append(out, snapshotv1.VolumeBackup{
+			VolumeName:            v.Name,
+			PersistentVolumeClaim: snapshotv1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: claim, Namespace: vm.Namespace}},
+			VolumeSnapshotName:    ptr.To(fmt.Sprintf("vmsnapshot-%s-volume-%s", snap.UID, v.Name)),
+		})
+	}
+	return out
+}
+
+// claimOf is the PVC behind a volume: a DataVolume's PVC has its name. "" for volumes on no claim.
+func claimOf(v kubevirtv1.Volume) string {
+	switch {
+	case v.DataVolume != nil:
+		return v.DataVolume.Name
+	case v.PersistentVolumeClaim != nil:
+		return v.PersistentVolumeClaim.ClaimName
+	}
+	return ""
 }
 
 // readyContent is the content controller with no volumes to snapshot: created and ready at once.

@@ -10,15 +10,18 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
 // kustomize is pinned; `go run` builds it from the module proxy once and caches it.
@@ -90,5 +93,51 @@ func TestManifests(t *testing.T) {
 		assert.NotNil(t, c["resources"])
 		podSC, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec", "securityContext")
 		assert.Equal(t, true, podSC["runAsNonRoot"])
+	}
+	t.Run("console tokens' namespace", func(t *testing.T) { consoleTokensNamespaceHoldsNothingElse(t, env, objs) })
+}
+
+// The console gateway is network-exposed and may read and delete every Secret in the tokens' namespace, so that
+// namespace holds nothing but the tokens and the grants on them, and the gateway reads no Secret elsewhere: not
+// in cloudstack-kubevirt-system, where manifests/README.md keeps the extension's ServiceAccount token.
+// Part of TestManifests, on the objects it created.
+func consoleTokensNamespaceHoldsNothingElse(t *testing.T, env *testenv.Env, objs []*unstructured.Unstructured) {
+	const system, tokens = "cloudstack-kubevirt-system", translate.DefaultConsoleNamespace
+	for _, o := range objs {
+		if o.GetNamespace() == tokens {
+			assert.Contains(t, []string{"Role", "RoleBinding"}, o.GetKind(), "%s %s in the tokens' namespace", o.GetKind(), o.GetName())
+		}
+		if o.GetKind() == "Namespace" && o.GetName() == tokens {
+			assert.Equal(t, "restricted", o.GetLabels()["pod-security.kubernetes.io/enforce"])
+		}
+	}
+
+	const gateway, extension = "system:serviceaccount:" + system + ":cloudstack-kubevirt-console", "system:serviceaccount:" + system + ":cloudstack-extension"
+	tests := []struct {
+		user, namespace, verb string
+		allowed               bool
+	}{
+		{gateway, tokens, "list", true},
+		{gateway, tokens, "get", true},
+		{gateway, tokens, "delete", true},
+		{gateway, tokens, "create", false},
+		{gateway, system, "get", false},
+		{gateway, system, "list", false},
+		{gateway, system, "delete", false},
+		{extension, tokens, "create", true},
+		{extension, tokens, "get", false},
+		{extension, tokens, "list", false},
+		{extension, system, "create", false},
+	}
+	for _, tt := range tests {
+		assert.EventuallyWithT(t, func(c *assert.CollectT) {
+			review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               tt.user,
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + system, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: tt.namespace, Verb: tt.verb, Resource: "secrets"},
+			}}
+			require.NoError(c, env.Client.Create(t.Context(), review))
+			assert.Equal(c, tt.allowed, review.Status.Allowed, "%s may %s secrets in %s", tt.user, tt.verb, tt.namespace)
+		}, 10*time.Second, 100*time.Millisecond)
 	}
 }

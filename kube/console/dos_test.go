@@ -1,0 +1,316 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+)
+
+// serveTCP runs ServeVNC on a loopback listener until the test ends.
+func serveTCP(t *testing.T, cfg Config) (addr string, logs *syncBuffer) {
+	t.Helper()
+	logs = &syncBuffer{}
+	cfg.Log = slog.New(slog.NewJSONHandler(logs, nil))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	g := New(cfg)
+	go func() { served <- g.ServeVNC(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-served:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("ServeVNC did not return after its context ended")
+		}
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs)
+		}
+	})
+	return ln.Addr().String(), logs
+}
+
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedWithin reads until conn ends and says how long that took.
+func closedWithin(t *testing.T, conn net.Conn) time.Duration {
+	t.Helper()
+	start := time.Now()
+	_, err := io.Copy(io.Discard, conn)
+	require.NoError(t, err, "the gateway closes the connection (not the test's deadline)")
+	return time.Since(start)
+}
+
+// A client that stops before answering the challenge loses its slot at AuthTimeout, not HandshakeTimeout.
+func TestVNCAuthTimeout(t *testing.T) {
+	for _, version := range []string{"", "RFB 003.008\n", "RFB 003.008\n\x02"} {
+		t.Run(strings.TrimSpace(version)+"-stalled", func(t *testing.T) {
+			_, conn := startVNC(t, Config{Tokens: &fakeTokens{}, Upstream: echoUpstream{}, HandshakeTimeout: 10 * time.Second, AuthTimeout: 300 * time.Millisecond})
+			_, err := io.ReadFull(conn, make([]byte, 12))
+			require.NoError(t, err)
+			go func() { _, _ = conn.Write([]byte(version)) }()
+			elapsed := closedWithin(t, conn)
+			assert.Less(t, elapsed, 2*time.Second, "cut off at the authentication deadline")
+		})
+	}
+	t.Run("the rest of the handshake keeps its own deadline", func(t *testing.T) {
+		tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+		slow := slowUpstream{delay: 600 * time.Millisecond}
+		_, conn := startVNC(t, Config{Tokens: tokens, Upstream: slow, HandshakeTimeout: 10 * time.Second, AuthTimeout: 300 * time.Millisecond})
+		result, _, err := vncLogin(conn, "RFB 003.008\n", "goodpass")
+		require.NoError(t, err)
+		assert.Equal(t, uint32(resultOK), result, "a VM slower than AuthTimeout still opens")
+	})
+}
+
+// slowUpstream is an echoUpstream that takes delay to open.
+type slowUpstream struct{ delay time.Duration }
+
+func (s slowUpstream) Open(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error) {
+	time.Sleep(s.delay)
+	return echoUpstream{}.Open(ctx, target)
+}
+
+// One address may hold only its share of the handshake slots; the rest stay for others.
+func TestVNCHandshakesPerSource(t *testing.T) {
+	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	addr, logs := serveTCP(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxHandshakes: 64, MaxHandshakesPerSource: 2})
+	for range 2 {
+		_, err := io.ReadFull(dialTCP(t, addr), make([]byte, 12)) // holds a slot
+		require.NoError(t, err)
+	}
+	third := dialTCP(t, addr)
+	_, err := io.ReadFull(third, make([]byte, 12))
+	require.ErrorIs(t, err, io.EOF, "closed at once")
+	assert.Contains(t, logs.String(), "2 handshakes from 127.0.0.1 already in progress")
+	assert.Zero(t, tokens.calls)
+}
+
+// Failed authentications from one address refuse its next connections before any token is tried, until the
+// window has passed.
+func TestVNCAuthFailuresPerSource(t *testing.T) {
+	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	addr, logs := serveTCP(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxAuthFailuresPerSource: 3, AuthFailureWindow: time.Second})
+
+	// A connection that got its challenge before the failures: checked again before its answer is tried.
+	early := dialTCP(t, addr)
+	for range 3 {
+		result, reason, err := vncLogin(dialTCP(t, addr), "RFB 003.008\n", "guess")
+		require.NoError(t, err)
+		require.Equal(t, uint32(resultFailed), result)
+		require.Equal(t, `"authentication failed"`, reason)
+	}
+	result, reason, err := vncLogin(early, "RFB 003.008\n", "goodpass")
+	require.NoError(t, err)
+	assert.Equal(t, uint32(resultFailed), result)
+	assert.Contains(t, reason, "too many failed authentications")
+
+	_, err = io.ReadFull(dialTCP(t, addr), make([]byte, 12))
+	require.ErrorIs(t, err, io.EOF, "refused at once")
+	assert.Contains(t, logs.String(), "3 failed authentications from 127.0.0.1")
+	tokens.mu.Lock()
+	assert.Equal(t, 3, tokens.calls, "no token was tried for the refused connections")
+	tokens.mu.Unlock()
+
+	time.Sleep(1100 * time.Millisecond) // the window passes
+	result, _, err = vncLogin(dialTCP(t, addr), "RFB 003.008\n", "goodpass")
+	require.NoError(t, err)
+	assert.Equal(t, uint32(resultOK), result, "the password still works once the failures are old")
+}
+
+func TestSourceLimitsForget(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newSourceLimits(1, 2, time.Minute)
+	l.now = func() time.Time { return now }
+	release, err := l.admit("a")
+	require.NoError(t, err)
+	_, err = l.admit("a")
+	require.Error(t, err)
+	releaseB, err := l.admit("b")
+	require.NoError(t, err, "another address has its own share")
+	releaseB()
+	release()
+	release() // twice is once
+	release, err = l.admit("a")
+	require.NoError(t, err)
+	release()
+	l.failed("a")
+	l.failed("a")
+	require.ErrorContains(t, l.blocked("a"), "2 failed authentications from a")
+	now = now.Add(61 * time.Second)
+	require.NoError(t, l.blocked("a"))
+	assert.Empty(t, l.failures, "aged-out failures are forgotten")
+	assert.Empty(t, l.active)
+}
+
+// Checks that arrive while a list runs share the next one: a flood of guesses costs a list at a time, not one
+// each, and every check gets a list that started after it asked.
+func TestSharedListCoalesces(t *testing.T) {
+	var calls atomic.Int32
+	gate := make(chan struct{})
+	s := &sharedList{timeout: 10 * time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+		calls.Add(1)
+		<-gate
+		return []kube.ConsoleToken{{SecretName: "t"}}, nil
+	}}
+	ctx := t.Context()
+	first := make(chan *listing, 1)
+	go func() {
+		l, _ := s.get(ctx, time.Now())
+		first <- l
+	}()
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, time.Second, time.Millisecond)
+	const n = 50
+	var wg sync.WaitGroup
+	late := make(chan *listing, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			asked := time.Now()
+			l, err := s.get(ctx, asked)
+			assert.NoError(t, err)
+			assert.False(t, l.started.Before(asked), "a list that started after the check asked")
+			late <- l
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // all 50 wait
+	close(gate)
+	wg.Wait()
+	<-first
+	assert.Equal(t, int32(2), calls.Load(), "the running list and one more for the 50 that came too late for it")
+
+	// A list no older than the caller allows is reused without a call.
+	l, err := s.get(ctx, time.Now().Add(-time.Minute))
+	require.NoError(t, err)
+	assert.Len(t, l.tokens, 1)
+	assert.Equal(t, int32(2), calls.Load())
+}
+
+// A failed list fails its waiters and is not reused.
+func TestSharedListErrors(t *testing.T) {
+	fail := atomic.Bool{}
+	fail.Store(true)
+	s := &sharedList{timeout: time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+		if fail.Load() {
+			return nil, errors.New("API server down")
+		}
+		return nil, nil
+	}}
+	_, err := s.get(t.Context(), time.Now().Add(-time.Hour))
+	require.ErrorContains(t, err, "API server down")
+	fail.Store(false)
+	_, err = s.get(t.Context(), time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+}
+
+// floodUpstream is a VM whose screen never stops changing: it writes as fast as it can.
+type floodUpstream struct{}
+
+func (floodUpstream) Open(context.Context, kube.ConsoleTarget) (net.Conn, error) {
+	a, b := net.Pipe()
+	go func() {
+		defer b.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := b.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return a, nil
+}
+
+// A browser that stops reading ends its session at the write deadline, and frees its slot: nothing waits on
+// it for good (not the relay, not Close, not shutdown).
+func TestDirectPeerThatStopsReading(t *testing.T) {
+	logs := &syncBuffer{}
+	tokens := &fakeTokens{direct: map[string]kube.ConsoleTarget{"tok": vmA}}
+	g := New(Config{Tokens: tokens, Upstream: floodUpstream{}, MaxSessions: 1, WriteTimeout: 300 * time.Millisecond,
+		Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	web := httptest.NewUnstartedServer(g.DirectHandler())
+	web.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	web.Start()
+	defer web.Close()
+
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(web.URL, "http")+"/websockify?token=tok", http.Header{"Origin": {web.URL}})
+	require.NoError(t, err)
+	defer ws.Close()
+	conn := newWSConn(ws)
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	require.NoError(t, vncSecurity(conn, ""))
+	// ... and reads nothing more while the VM floods it.
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `"msg":"console session ended"`) },
+		10*time.Second, 20*time.Millisecond, "the session ends when a write to the browser times out")
+	assert.Len(t, g.sessions, 0, "its session slot is free")
+}
+
+// Close returns while a Write is blocked on a peer that reads nothing, and fails that Write.
+func TestWSConnCloseDuringBlockedWrite(t *testing.T) {
+	server := make(chan *wsConn, 1)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		server <- newWSConn(ws)
+	}))
+	defer web.Close()
+	client, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(web.URL, "http"), nil)
+	require.NoError(t, err)
+	defer client.Close() // and never reads
+	conn := <-server
+	wrote := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := conn.Write(buf); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the buffers fill; Write blocks holding the write lock
+	closed := make(chan struct{})
+	go func() {
+		conn.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the blocked Write")
+	}
+	select {
+	case err := <-wrote:
+		assert.Error(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked Write did not fail when the connection closed")
+	}
+}
