@@ -55,10 +55,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, sr subresourc
 	return true
 }
 
-// vmi reads the VMI, answering 404 itself when there is none.
-func (s *Server) vmi(w http.ResponseWriter, r *http.Request, key types.NamespacedName) (*kubevirtv1.VirtualMachineInstance, bool) {
+// vmiFor authorizes a VMI subresource and reads the VMI. It answers the request itself, and returns false, when
+// the subresource is not served (404, as without virt-api), forbidden, or the VMI does not exist.
+func (s *Server) vmiFor(w http.ResponseWriter, r *http.Request, sr subresource, served bool, unserved string) (*kubevirtv1.VirtualMachineInstance, bool) {
+	if !served {
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "virtapisim: "+unserved)
+		return nil, false
+	}
+	if !s.authorize(w, r, sr) {
+		return nil, false
+	}
 	vmi := &kubevirtv1.VirtualMachineInstance{}
-	if err := s.admin.Get(r.Context(), key, vmi); err != nil {
+	if err := s.admin.Get(r.Context(), sr.key, vmi); err != nil {
 		writeError(w, err)
 		return nil, false
 	}
@@ -77,14 +85,7 @@ func (s *Server) unpause(w http.ResponseWriter, r *http.Request) {
 // simulator's virt-handler carry it out.
 func (s *Server) pauseOrUnpause(w http.ResponseWriter, r *http.Request, sub string) {
 	sr := requested(r, "update", "virtualmachineinstances", sub)
-	if s.opts.Sim == nil {
-		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "virtapisim: no simulator to pause VMIs")
-		return
-	}
-	if !s.authorize(w, r, sr) {
-		return
-	}
-	vmi, ok := s.vmi(w, r, sr.key)
+	vmi, ok := s.vmiFor(w, r, sr, s.opts.Sim != nil, "no simulator to pause VMIs")
 	if !ok {
 		return
 	}
@@ -158,14 +159,7 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 // vnc relays the guest's VNC stream over a websocket, as virt-api and virt-handler do between them.
 func (s *Server) vnc(w http.ResponseWriter, r *http.Request) {
 	sr := requested(r, "get", "virtualmachineinstances", "vnc")
-	if s.opts.VNC == nil {
-		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "virtapisim: no VNC backend")
-		return
-	}
-	if !s.authorize(w, r, sr) {
-		return
-	}
-	vmi, ok := s.vmi(w, r, sr.key)
+	vmi, ok := s.vmiFor(w, r, sr, s.opts.VNC != nil, "no VNC backend")
 	if !ok {
 		return
 	}
