@@ -19,12 +19,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 )
 
 // serveTCP runs ServeVNC on a loopback listener until the test ends.
-func serveTCP(t *testing.T, cfg Config) (addr string, logs *syncBuffer) {
+func serveTCP(t *testing.T, cfg Config) (addr string, logs *vncpeer.SyncBuffer) {
 	t.Helper()
-	logs = &syncBuffer{}
+	logs = &vncpeer.SyncBuffer{}
 	cfg.Log = slog.New(slog.NewJSONHandler(logs, nil))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -248,7 +249,7 @@ func (floodUpstream) Open(context.Context, kube.ConsoleTarget) (net.Conn, error)
 // A browser that stops reading ends its session at the write deadline, and frees its slot: nothing waits on
 // it for good (not the relay, not Close, not shutdown).
 func TestDirectPeerThatStopsReading(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &vncpeer.SyncBuffer{}
 	tokens := &fakeTokens{direct: map[string]kube.ConsoleTarget{"tok": vmA}}
 	g := New(Config{Tokens: tokens, Upstream: floodUpstream{}, MaxSessions: 1, WriteTimeout: 300 * time.Millisecond,
 		Log: slog.New(slog.NewJSONHandler(logs, nil))})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -42,6 +40,7 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/virtapisim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -75,20 +74,6 @@ func sharedEnv(t *testing.T) *testenv.Env {
 	return env
 }
 
-// peers finds QEMU and vncsnapshot; hack/test.sh installs them (as root) and then requires them.
-func peers(t *testing.T) (qemu, vncsnapshot string) {
-	t.Helper()
-	qemu, err1 := exec.LookPath("qemu-system-x86_64")
-	vncsnapshot, err2 := exec.LookPath("vncsnapshot")
-	if err := errors.Join(err1, err2); err != nil {
-		if os.Getenv("CONSOLE_PEERS") == "required" {
-			t.Fatalf("the console tests need QEMU and vncsnapshot: %v", err)
-		}
-		t.Skipf("no real VNC peers (apt-get install qemu-system-x86 vncsnapshot; hack/test.sh does as root): %v", err)
-	}
-	return qemu, vncsnapshot
-}
-
 const tokenNamespace = translate.DefaultConsoleNamespace
 
 var vmCounter atomic.Int64
@@ -96,16 +81,15 @@ var vmCounter atomic.Int64
 // fixture is a namespace with VMs that run QEMU, the stand-in for virt-api, and a gateway with the RBAC of
 // manifests/console.
 type fixture struct {
-	env         *testenv.Env
-	ns          string
-	qemu        string
-	vncsnapshot string
-	api         *virtapisim.Server
-	admin       *kube.Instances // getconsole's side (the extension), as admin
-	tokens      *Tokens         // the gateway's
-	vncAddr     string
-	httpURL     string
-	logs        *syncBuffer
+	env     *testenv.Env
+	ns      string
+	peers   vncpeer.Peers
+	api     *virtapisim.Server
+	admin   *kube.Instances // getconsole's side (the extension), as admin
+	tokens  *Tokens         // the gateway's
+	vncAddr string
+	httpURL string
+	logs    *vncpeer.SyncBuffer
 
 	mu      sync.Mutex
 	sockets map[string]string // VM name -> its QEMU's VNC socket
@@ -114,10 +98,10 @@ type fixture struct {
 
 func newFixture(t *testing.T, options ...func(*Config)) *fixture {
 	t.Helper()
-	qemu, vncsnapshot := peers(t)
+	peers := vncpeer.Require(t)
 	e := sharedEnv(t)
 	ctx := t.Context()
-	f := &fixture{env: e, qemu: qemu, vncsnapshot: vncsnapshot, sockets: map[string]string{}, logs: &syncBuffer{}}
+	f := &fixture{env: e, peers: peers, sockets: map[string]string{}, logs: &vncpeer.SyncBuffer{}}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "console-"}}
 	require.NoError(t, e.Client.Create(ctx, ns))
 	f.ns = ns.Name
@@ -231,7 +215,7 @@ func (f *fixture) vm(t *testing.T, name string, managed bool) kube.Identity {
 		},
 	}
 	require.NoError(t, f.env.Client.Create(t.Context(), vm))
-	sock := f.startQEMU(t)
+	sock := f.peers.StartQEMU(t, vncpeer.TempDir(t))
 	f.mu.Lock()
 	f.sockets[name] = sock
 	f.mu.Unlock()
@@ -241,25 +225,6 @@ func (f *fixture) vm(t *testing.T, name string, managed bool) kube.Identity {
 		require.Equal(c, kubevirtv1.Running, vmi.Status.Phase)
 	}, 20*time.Second, 20*time.Millisecond)
 	return id
-}
-
-// startQEMU runs a diskless QEMU whose VNC server listens on a unix socket, as in virt-launcher.
-func (f *fixture) startQEMU(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "qemu-") // short: a unix socket path has ~100 bytes
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "vnc.sock")
-	cmd := exec.Command(f.qemu, "-nodefaults", "-vga", "std", "-display", "none", "-vnc", "unix:"+sock, "-m", "32", "-accel", "tcg")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 20*time.Millisecond, "QEMU: %s", &out)
-	return sock
 }
 
 func (f *fixture) console(t *testing.T, id kube.Identity, mode string, lifetime time.Duration) kube.Console {
@@ -273,32 +238,9 @@ func (f *fixture) console(t *testing.T, id kube.Identity, mode string, lifetime 
 // output when it fails.
 func (f *fixture) snapshot(t *testing.T, password string) (image.Image, string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	passwd := filepath.Join(dir, "passwd")
-	require.NoError(t, os.WriteFile(passwd, vncpasswdFile(password), 0o600))
-	out := filepath.Join(dir, "screen.jpg")
-	_, port, _ := net.SplitHostPort(f.vncAddr)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, f.vncsnapshot, "-passwd", passwd, "-quality", "70", "127.0.0.1::"+port, out)
-	output, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, string(output), err
-	}
-	data, err := os.ReadFile(out)
+	host, port, err := net.SplitHostPort(f.vncAddr)
 	require.NoError(t, err)
-	img, err := jpeg.Decode(bytes.NewReader(data))
-	require.NoError(t, err, "vncsnapshot saved a JPEG")
-	return img, string(output), nil
-}
-
-// vncpasswdFile is the vncpasswd format vncsnapshot reads: the password DES-encrypted under VNC's fixed key.
-func vncpasswdFile(password string) []byte {
-	fixedKey := string([]byte{23, 82, 107, 6, 35, 78, 88, 7})
-	block := make([]byte, 8)
-	copy(block, password)
-	enc, _ := vncAuthResponse(fixedKey, append(block, block...))
-	return enc[:8]
+	return f.peers.Snapshot(t, host, port, password)
 }
 
 func TestConsoleWithVNCClient(t *testing.T) {
@@ -578,23 +520,6 @@ func saveScreenshot(t *testing.T, img image.Image) {
 	require.NoError(t, png.Encode(&buf, img))
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
 	t.Logf("screenshot saved to %s (%d bytes)", path, buf.Len())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // An extension identity without manifests/extension-rbac/console-tokens.yaml gets an error that names it.

@@ -1,21 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/des"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"image/jpeg"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +22,7 @@ import (
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -123,7 +119,7 @@ func TestGetconsole(t *testing.T) {
 	})
 
 	t.Run("through the gateway", func(t *testing.T) {
-		_, vncsnapshot := consolePeers(t)
+		peers := vncpeer.Require(t)
 		g := startGateway(t, ns, vmName(in))
 		h := consoleHost(ns, map[string]string{"console_host": "127.0.0.1", "console_port": g.vncPort, "console_url": g.url})
 
@@ -132,14 +128,12 @@ func TestGetconsole(t *testing.T) {
 		requireSuccess(t, res)
 		var answer consoleAnswer
 		require.NoError(t, json.Unmarshal([]byte(res.Output), &answer))
-		shot, output, err := snapshot(t, vncsnapshot, answer.Console.Host, answer.Console.Port, answer.Console.Password)
+		img, output, err := peers.Snapshot(t, answer.Console.Host, answer.Console.Port, answer.Console.Password)
 		require.NoError(t, err, "vncsnapshot: %s", output)
-		img, err := jpeg.Decode(bytes.NewReader(shot))
-		require.NoError(t, err)
 		t.Logf("getconsole to screenshot: %s; %v screen", time.Since(start).Round(time.Millisecond), img.Bounds().Size())
 		assert.GreaterOrEqual(t, img.Bounds().Dx(), 640, "a screen (SeaBIOS's text screen is 720x400)")
 
-		_, output, err = snapshot(t, vncsnapshot, answer.Console.Host, answer.Console.Port, answer.Console.Password)
+		_, output, err = peers.Snapshot(t, answer.Console.Host, answer.Console.Port, answer.Console.Password)
 		require.Error(t, err, "a one-time password works once")
 		assert.Contains(t, output, "VNC authentication failed")
 
@@ -160,19 +154,6 @@ func TestGetconsole(t *testing.T) {
 	})
 }
 
-func consolePeers(t *testing.T) (qemu, vncsnapshot string) {
-	t.Helper()
-	qemu, err1 := exec.LookPath("qemu-system-x86_64")
-	vncsnapshot, err2 := exec.LookPath("vncsnapshot")
-	if err := errors.Join(err1, err2); err != nil {
-		if os.Getenv("CONSOLE_PEERS") == "required" {
-			t.Fatalf("the console test needs QEMU and vncsnapshot: %v", err)
-		}
-		t.Skipf("no real VNC peers (apt-get install qemu-system-x86 vncsnapshot; hack/test.sh does as root): %v", err)
-	}
-	return qemu, vncsnapshot
-}
-
 type gateway struct {
 	vncPort string
 	url     string // direct mode's base URL
@@ -183,29 +164,23 @@ type gateway struct {
 // runs with the suite's kubeconfig against virt-api and the VM's own VNC.
 func startGateway(t *testing.T, namespace, name string) gateway {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "console-") // short: unix socket paths are limited
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := vncpeer.TempDir(t) // short: unix socket paths are limited
 	kubeconfig := s.kubeconfig
 	if s.virtapi != nil {
-		qemu, _ := consolePeers(t)
-		sock := filepath.Join(dir, "vnc.sock")
-		vm := exec.Command(qemu, "-nodefaults", "-vga", "std", "-display", "none", "-vnc", "unix:"+sock, "-m", "32", "-accel", "tcg")
-		require.NoError(t, vm.Start())
-		t.Cleanup(func() { _ = vm.Process.Kill(); _ = vm.Wait() })
-		require.Eventually(t, func() bool { _, err := os.Stat(sock); return err == nil }, 10*time.Second, 20*time.Millisecond)
+		sock := vncpeer.Require(t).StartQEMU(t, dir)
 		s.vnc.set(t, namespace, name, func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		})
 		applyManifests(t, "console/rbac.yaml")
+		var err error
 		kubeconfig, err = s.virtapi.KubeconfigFor(dir, "system:serviceaccount:cloudstack-kubevirt-system:cloudstack-kubevirt-console", []string{"system:serviceaccounts", "system:authenticated"})
 		require.NoError(t, err)
 	}
 	bin, err := build(dir, "console")
 	require.NoError(t, err)
 	vncPort, httpPort, healthPort := freePort(t), freePort(t), freePort(t)
-	var logs syncBuffer
+	var logs vncpeer.SyncBuffer
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--vnc-listen", "127.0.0.1:"+vncPort, "--http-listen", "127.0.0.1:"+httpPort,
 		"--health-listen", "127.0.0.1:"+healthPort, "--namespace", translate.DefaultConsoleNamespace)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -226,24 +201,6 @@ func startGateway(t *testing.T, namespace, name string) gateway {
 	return gateway{vncPort: vncPort, url: "http://127.0.0.1:" + httpPort}
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -251,40 +208,6 @@ func freePort(t *testing.T) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
-}
-
-// snapshot is the console proxy: vncsnapshot with the password in vncpasswd's format.
-func snapshot(t *testing.T, vncsnapshot, host, port, password string) ([]byte, string, error) {
-	t.Helper()
-	dir := t.TempDir()
-	passwd, out := filepath.Join(dir, "passwd"), filepath.Join(dir, "screen.jpg")
-	require.NoError(t, os.WriteFile(passwd, vncpasswd(password), 0o600))
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	output, err := exec.CommandContext(ctx, vncsnapshot, "-passwd", passwd, "-quality", "70", host+"::"+port, out).CombinedOutput()
-	t.Logf("vncsnapshot -passwd passwd -quality 70 %s::%s screen.jpg\n%s", host, port, output)
-	if err != nil {
-		return nil, string(output), err
-	}
-	shot, err := os.ReadFile(out)
-	return shot, string(output), err
-}
-
-// vncpasswd is the password DES-encrypted under VNC's fixed key, each key byte's bits mirrored (d3des).
-func vncpasswd(password string) []byte {
-	key := []byte{23, 82, 107, 6, 35, 78, 88, 7}
-	for i, b := range key {
-		var r byte
-		for j := range 8 {
-			r |= (b >> j & 1) << (7 - j)
-		}
-		key[i] = r
-	}
-	block := make([]byte, 8)
-	copy(block, password)
-	c, _ := des.NewCipher(key)
-	c.Encrypt(block, block)
-	return block
 }
 
 // directSession opens a direct-mode websocket and returns the desktop name from ServerInit, or "" when the
