@@ -12,7 +12,9 @@ export KUBEBUILDER_ASSETS
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v vncsnapshot >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing QEMU and vncsnapshot for the console tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 vncsnapshot >/dev/null
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 vncsnapshot >/dev/null 2>&1; }; then
+      echo "== could not install qemu-system-x86 and vncsnapshot: the console tests with real VNC peers will skip"
+    fi
   else
     echo "== no qemu-system-x86_64 or vncsnapshot: the console tests with real VNC peers will skip (apt-get install qemu-system-x86 vncsnapshot)"
   fi
