@@ -36,6 +36,7 @@ var permissions = []permission{
 	{"create", "kubevirt.io", "virtualmachines", "", "create"},
 	{"update", "kubevirt.io", "virtualmachines", "", "create (retried)"},
 	{"patch", "kubevirt.io", "virtualmachines", "", "start, stop"},
+	{"patch", "kubevirt.io", "virtualmachines", "status", "start after a guest shutdown (RerunOnFailure)"},
 	{"delete", "kubevirt.io", "virtualmachines", "", "delete"},
 	{"get", "kubevirt.io", "virtualmachineinstances", "", "status, reboot"},
 	{"list", "kubevirt.io", "virtualmachineinstances", "", "statuses"},

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	snapshotv1beta1 "kubevirt.io/api/snapshot/v1beta1"
@@ -331,6 +332,9 @@ func (in *Instances) Start(ctx context.Context, desired *kubevirtv1.VirtualMachi
 	if _, err := in.Apply(ctx, desired, false); err != nil {
 		return err
 	}
+	if err := in.requestStart(ctx, desired.Name); err != nil {
+		return err
+	}
 	if !wait {
 		return nil
 	}
@@ -357,4 +361,35 @@ func (in *Instances) Create(ctx context.Context, desired *kubevirtv1.VirtualMach
 		return fmt.Errorf("%w; removing the VirtualMachine again also failed: %v", err, rbErr)
 	}
 	return fmt.Errorf("%w (the VirtualMachine is being removed again)", err)
+}
+
+// requestStart asks KubeVirt to start a VM that its run strategy alone does not start: under RerunOnFailure,
+// once the guest has shut itself down, KubeVirt keeps the finished VMI and starts no other until asked. It asks
+// as virt-api's start subresource does: state-change requests Stop (of the finished VMI) then Start, written
+// to the VM's status with its resourceVersion, so a concurrent change is retried on fresh state.
+func (in *Instances) requestStart(ctx context.Context, name string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		vm := &kubevirtv1.VirtualMachine{}
+		if err := in.client.Get(ctx, in.key(name), vm); err != nil {
+			return explain(err, "read VirtualMachine "+in.ref(name))
+		}
+		vmi, err := in.vmi(ctx, name)
+		if err != nil {
+			return err
+		}
+		if ptr.Deref(vm.Spec.RunStrategy, "") != kubevirtv1.RunStrategyRerunOnFailure ||
+			(vmi != nil && vmi.Status.Phase != kubevirtv1.Succeeded) || translate.PowerStateOf(vm, vmi) == translate.PowerOn {
+			return nil // running, restarting after a failure, or a start is already due
+		}
+		var reqs []kubevirtv1.VirtualMachineStateChangeRequest
+		if vmi != nil {
+			reqs = append(reqs, kubevirtv1.VirtualMachineStateChangeRequest{Action: kubevirtv1.StopRequest, UID: &vmi.UID})
+		}
+		reqs = append(reqs, kubevirtv1.VirtualMachineStateChangeRequest{Action: kubevirtv1.StartRequest})
+		patch := map[string]any{
+			"metadata": map[string]any{"resourceVersion": vm.ResourceVersion},
+			"status":   map[string]any{"stateChangeRequests": reqs},
+		}
+		return explain(in.client.MergePatchStatus(ctx, vm, patch), "ask KubeVirt to start VirtualMachine "+in.ref(name))
+	})
 }

@@ -267,6 +267,16 @@ func (c *Client) MergePatch(ctx context.Context, obj Object, patch any) error {
 	return do(ctx, req, patch, obj)
 }
 
+// MergePatchStatus is MergePatch on obj's status subresource.
+func (c *Client) MergePatchStatus(ctx context.Context, obj Object, patch any) error {
+	req, err := c.request("PATCH", obj, obj.GetNamespace(), obj.GetName())
+	if err != nil {
+		return err
+	}
+	req.SubResource("status").SetHeader("Content-Type", string(types.MergePatchType))
+	return do(ctx, req, patch, obj)
+}
+
 // Delete deletes obj with opts (preconditions, propagation).
 func (c *Client) Delete(ctx context.Context, obj Object, opts metav1.DeleteOptions) error {
 	req, err := c.request("DELETE", obj, obj.GetNamespace(), obj.GetName())

@@ -79,14 +79,21 @@ func (in *Instances) deleteRestore(ctx context.Context, restore *snapshotv1beta1
 	return fmt.Errorf("the VirtualMachine is restored, but its VirtualMachineRestore is left behind (delete it by hand): %w", explain(err, "delete VirtualMachineRestore "+in.ref(restore.Name)))
 }
 
-// restorable refuses a VM that runs (has a VMI, which is what KubeVirt checks), or that another restore holds.
+// restorable refuses a VM that runs, or that another restore holds. KubeVirt refuses a restore while any VMI
+// exists, so a finished one (the guest is off: just stopped and not yet removed, or shut down under
+// RerunOnFailure) is deleted and waited for first.
 func (in *Instances) restorable(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	vmi, err := in.vmi(ctx, vm.Name)
 	if err != nil {
 		return err
 	}
-	if vmi != nil {
+	if vmi != nil && !vmi.IsFinal() && vmi.DeletionTimestamp == nil {
 		return fmt.Errorf("VirtualMachine %s is running (its VirtualMachineInstance is %s): KubeVirt restores only a stopped VM; stop the Instance in CloudStack, then restore", in.ref(vm.Name), orUnknown(string(vmi.Status.Phase)))
+	}
+	if vmi != nil {
+		if err := in.clearFinishedVMI(ctx, vmi); err != nil {
+			return err
+		}
 	}
 	if r := vm.Status.RestoreInProgress; r != nil {
 		return fmt.Errorf("VirtualMachine %s is being restored already (VirtualMachineRestore %s): wait for it to finish", in.ref(vm.Name), in.ref(*r))
@@ -133,4 +140,22 @@ func orUnknown(s string) string {
 		return "in no phase yet"
 	}
 	return s
+}
+
+// clearFinishedVMI deletes a VMI whose guest is off (unless KubeVirt already is) and waits until it is gone.
+func (in *Instances) clearFinishedVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
+	if vmi.DeletionTimestamp == nil {
+		err := in.client.Delete(ctx, vmi, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &vmi.UID}})
+		if err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
+			return explain(err, "delete the finished VirtualMachineInstance "+in.ref(vmi.Name)+" before the restore")
+		}
+	}
+	check := func() (bool, error) {
+		cur, err := in.vmi(ctx, vmi.Name)
+		return err == nil && (cur == nil || cur.UID != vmi.UID), err
+	}
+	describe := func() string {
+		return fmt.Sprintf("the finished VirtualMachineInstance %s is still being removed", in.ref(vmi.Name))
+	}
+	return poll(ctx, check, describe)
 }

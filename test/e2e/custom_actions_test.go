@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -27,7 +28,10 @@ import (
 // phase (the suite's simulator moves at once).
 const customNamespace = "e2e-custom"
 
-var customSim sync.Once
+var (
+	customSim       sync.Once
+	customSimulator *kubevirtsim.Sim
+)
 
 // customHost returns the host of customNamespace, starting its simulator once. Its kubeconfig reaches envtest
 // through virtapisim (pause and unpause are served) where the suite runs on envtest.
@@ -40,6 +44,7 @@ func customHost(t *testing.T) cloudstacksim.Host {
 			Namespaces: []string{customNamespace}, StepDelay: 30 * time.Millisecond,
 		})
 		require.NoError(t, err)
+		customSimulator = sim
 		cleanups = append(cleanups, func() { _ = sim.Stop() })
 	})
 	return virtapiHost(t, customNamespace)
@@ -509,4 +514,29 @@ func leastPrivilegeCustomActions(t *testing.T, h cloudstacksim.Host) {
 		require.NoError(c, s.client.List(t.Context(), &snaps, client.InNamespace(h.Host["namespace"]), client.MatchingLabels{"cloudstack.apache.org/instance-uuid": in.UUID}))
 		assert.Empty(c, snaps.Items, "delete removed the Instance's snapshots")
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// KubeVirt refuses a restore while any VMI exists. A guest that shut itself down under RerunOnFailure leaves a
+// finished VMI behind (as does a stop, for the moment KubeVirt takes to remove it): RestoreSnapshot removes it
+// first rather than refusing an Instance CloudStack shows as stopped.
+func TestRestoreAfterGuestShutdown(t *testing.T) {
+	h := customHost(t)
+	in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43", "run_strategy": "RerunOnFailure"})
+	name := vmName(in)
+	requireSuccess(t, call(t, h, "create", in))
+	requireSuccess(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "base"}))
+	require.NoError(t, customSimulator.GuestShutdown(t.Context(), customNamespace, name))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		vmi, err := getVMI(t.Context(), customNamespace, name)
+		require.NoError(c, err)
+		assert.Equal(c, kubevirtv1.Succeeded, vmi.Status.Phase)
+	}, 20*time.Second, 20*time.Millisecond, "the finished VMI stays")
+	assert.Equal(t, cloudstacksim.PowerOff, cloudstacksim.ParseStatus(call(t, h, "status", in)))
+
+	res := runCustom(t, h, "RestoreSnapshot", in, map[string]any{"snap_name": "base"})
+	requireSuccess(t, res)
+	_, err := getVMI(t.Context(), customNamespace, name)
+	assert.True(t, kerrors.IsNotFound(err), "the finished VMI was removed: %v", err)
+	requireSuccess(t, call(t, h, "start", in))
+	requireSuccess(t, call(t, h, "delete", in))
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -83,5 +84,36 @@ func TestRebootThroughVirtAPI(t *testing.T) {
 	require.Equal(t, kubevirtv1.Running, after.Status.Phase)
 	require.Equal(t, served+1, s.virtapi.Served("restart"), "rebooted through virt-api's restart subresource")
 
+	requireSuccess(t, call(t, h, "delete", in))
+}
+
+// Under RerunOnFailure a guest that shuts itself down stays off, and KubeVirt keeps its finished VMI: CloudStack's
+// start must ask KubeVirt to start it again (as virtctl start does), not just re-apply an unchanged spec.
+func TestStartAfterGuestShutdown(t *testing.T) {
+	if s.sim == nil {
+		t.Skip("needs the simulator to shut a guest down")
+	}
+	ns := "e2e-virtapi"
+	namespace(t, ns)
+	h := host(ns)
+	in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43", "run_strategy": "RerunOnFailure"})
+	requireSuccess(t, call(t, h, "create", in))
+	before, err := getVMI(t.Context(), ns, vmName(in))
+	require.NoError(t, err)
+	require.NoError(t, s.sim.GuestShutdown(t.Context(), ns, vmName(in)))
+	require.Eventually(t, func() bool {
+		return cloudstacksim.ParseStatus(call(t, h, "status", in)) == cloudstacksim.PowerOff
+	}, 20*time.Second, 100*time.Millisecond)
+
+	requireSuccess(t, call(t, h, "start", in))
+	after, err := getVMI(t.Context(), ns, vmName(in))
+	require.NoError(t, err)
+	require.NotEqual(t, before.UID, after.UID, "a new VMI")
+	require.Equal(t, kubevirtv1.Running, after.Status.Phase)
+	require.Equal(t, cloudstacksim.PowerOn, cloudstacksim.ParseStatus(call(t, h, "status", in)))
+	requireSuccess(t, call(t, h, "start", in)) // a retried start changes nothing
+	again, err := getVMI(t.Context(), ns, vmName(in))
+	require.NoError(t, err)
+	require.Equal(t, after.UID, again.UID, "a start of a running Instance leaves its VMI alone")
 	requireSuccess(t, call(t, h, "delete", in))
 }
