@@ -25,13 +25,13 @@ import (
 type Instances struct {
 	client    *Client
 	namespace string
-	restart   restarter
+	virtAPI   *VirtAPI         // nil where no action needs virt-api's subresources
 	heartbeat *heartbeatSource // nil: power states are always computed from the full objects
 }
 
-// NewInstances returns the Instances of namespace. restart may be nil where reboots are not needed.
-func NewInstances(c *Client, namespace string, restart restarter) *Instances {
-	return &Instances{client: c, namespace: namespace, restart: restart}
+// NewInstances returns the Instances of namespace. virtAPI may be nil where reboot, pause and resume are not needed.
+func NewInstances(c *Client, namespace string, virtAPI *VirtAPI) *Instances {
+	return &Instances{client: c, namespace: namespace, virtAPI: virtAPI}
 }
 
 // Identity names a VirtualMachine and the CloudStack Instance that must own it.
@@ -298,8 +298,8 @@ func (in *Instances) Reboot(ctx context.Context, id Identity) error {
 }
 
 func (in *Instances) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
-	if in.restart != nil {
-		err := in.restart.Restart(ctx, in.namespace, vmi.Name)
+	if in.virtAPI != nil {
+		err := in.virtAPI.Restart(ctx, in.namespace, vmi.Name)
 		if err == nil {
 			return nil
 		}
@@ -332,8 +332,11 @@ func (in *Instances) Start(ctx context.Context, desired *kubevirtv1.VirtualMachi
 	if _, err := in.Apply(ctx, desired, false); err != nil {
 		return err
 	}
-	if err := in.requestStart(ctx, desired.Name); err != nil {
-		return err
+	// Apply made the VM's run strategy desired's: only RerunOnFailure may need asking, so only it costs the reads.
+	if ptr.Deref(desired.Spec.RunStrategy, "") == kubevirtv1.RunStrategyRerunOnFailure {
+		if err := in.requestStart(ctx, desired.Name); err != nil {
+			return err
+		}
 	}
 	if !wait {
 		return nil

@@ -2,40 +2,17 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
-// Pauser pauses and resumes guests through virt-api's VMI subresources
-// (PUT /apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachineinstances/{name}/pause|unpause).
-// A paused guest keeps its memory and node; only its vCPUs stop.
-type Pauser struct {
-	rest rest.Interface
-}
-
-// NewPauser builds a Pauser from the same config as the client (and the same codecs as the restarter).
-func NewPauser(cfg *rest.Config) (*Pauser, error) {
-	r, err := NewSubresourceRestarter(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Pauser{rest: r.rest}, nil
-}
-
-func (p *Pauser) put(ctx context.Context, namespace, name, subresource string) error {
-	return p.rest.Put().
-		Namespace(namespace).Resource("virtualmachineinstances").Name(name).SubResource(subresource).
-		Body([]byte("{}")).SetHeader("Content-Type", "application/json").
-		Do(ctx).Error()
-}
-
 // Pause pauses the Instance's running guest and waits until KubeVirt reports it paused. It reports false when
 // the guest was paused already (nothing is done).
-func (in *Instances) Pause(ctx context.Context, p *Pauser, id Identity) (bool, error) {
+func (in *Instances) Pause(ctx context.Context, id Identity) (bool, error) {
 	vmi, err := in.runningVMI(ctx, id, "pause")
 	if err != nil {
 		return false, err
@@ -43,7 +20,10 @@ func (in *Instances) Pause(ctx context.Context, p *Pauser, id Identity) (bool, e
 	if isPaused(vmi) {
 		return false, nil
 	}
-	if err := p.put(ctx, in.namespace, id.Name, "pause"); err != nil {
+	if in.virtAPI == nil {
+		return false, errNoVirtAPIClient
+	}
+	if err := in.virtAPI.Pause(ctx, in.namespace, id.Name); err != nil {
 		return false, explainSubresource(err, "pause VirtualMachineInstance "+in.ref(id.Name))
 	}
 	return true, in.waitPaused(ctx, id.Name, true)
@@ -51,7 +31,7 @@ func (in *Instances) Pause(ctx context.Context, p *Pauser, id Identity) (bool, e
 
 // Resume resumes the Instance's paused guest and waits until KubeVirt reports it running. It reports false
 // when the guest was not paused (nothing is done).
-func (in *Instances) Resume(ctx context.Context, p *Pauser, id Identity) (bool, error) {
+func (in *Instances) Resume(ctx context.Context, id Identity) (bool, error) {
 	vmi, err := in.runningVMI(ctx, id, "resume")
 	if err != nil {
 		return false, err
@@ -59,11 +39,17 @@ func (in *Instances) Resume(ctx context.Context, p *Pauser, id Identity) (bool, 
 	if !isPaused(vmi) {
 		return false, nil
 	}
-	if err := p.put(ctx, in.namespace, id.Name, "unpause"); err != nil {
+	if in.virtAPI == nil {
+		return false, errNoVirtAPIClient
+	}
+	if err := in.virtAPI.Unpause(ctx, in.namespace, id.Name); err != nil {
 		return false, explainSubresource(err, "unpause VirtualMachineInstance "+in.ref(id.Name))
 	}
 	return true, in.waitPaused(ctx, id.Name, false)
 }
+
+// errNoVirtAPIClient is a wiring mistake: Instances built without the subresource client.
+var errNoVirtAPIClient = errors.New("internal error: no virt-api client for this action")
 
 // runningVMI returns the Instance's VMI, or an error when the Instance has no running guest to act on.
 func (in *Instances) runningVMI(ctx context.Context, id Identity, verb string) (*kubevirtv1.VirtualMachineInstance, error) {

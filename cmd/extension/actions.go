@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/rest"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
@@ -37,13 +36,15 @@ var actions = map[string]func(context.Context, *call) (any, error){
 	"describe":        onInstance(translate.Params.DescribeParams, describeInstance),
 }
 
+// usesVirtAPI are the actions that call virt-api's subresources; only they build its client.
+var usesVirtAPI = map[string]bool{"reboot": true, "pause": true, "resume": true}
+
 // call is one invocation: the payload, where its Instances live, and how to reach them.
 type call struct {
 	payload   *translate.Payload
 	conn      translate.Connection
 	instances *kube.Instances
 	log       *slog.Logger
-	cfg       *rest.Config // for the clients only some actions need (custom.go)
 	// rollback is the time reserved after the deadline for undoing a failed create.
 	rollback time.Duration
 }
@@ -83,18 +84,18 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 	if err != nil {
 		return nil, err
 	}
-	var restart *kube.SubresourceRestarter
-	if action == "reboot" {
-		if restart, err = kube.NewSubresourceRestarter(cfg); err != nil {
+	var virtAPI *kube.VirtAPI
+	if usesVirtAPI[actionKey(action)] {
+		if virtAPI, err = kube.NewVirtAPI(cfg); err != nil {
 			return nil, err
 		}
 	}
-	instances := kube.NewInstances(c, conn.Namespace, restart)
+	instances := kube.NewInstances(c, conn.Namespace, virtAPI)
 	if clock != nil {
 		instances.TrustHeartbeat(lease, clock)
 	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, cfg: cfg, rollback: rollback})
+	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback})
 }
 
 func truncate(s string, n int) string {

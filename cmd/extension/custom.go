@@ -106,11 +106,7 @@ func deleteSnapshot(ctx context.Context, c *call, id kube.Identity, name string)
 }
 
 func pauseInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
-	p, err := kube.NewPauser(c.cfg)
-	if err != nil {
-		return nil, err
-	}
-	done, err := c.instances.Pause(ctx, p, id)
+	done, err := c.instances.Pause(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +114,7 @@ func pauseInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (
 }
 
 func resumeInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
-	p, err := kube.NewPauser(c.cfg)
-	if err != nil {
-		return nil, err
-	}
-	done, err := c.instances.Resume(ctx, p, id)
+	done, err := c.instances.Resume(ctx, id)
 	if err != nil {
 		return nil, err
 	}
