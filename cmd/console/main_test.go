@@ -19,7 +19,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, s settings)
 		wantErr string
 	}{
-		{name: "defaults", check: func(t *testing.T, s settings) {
+		{name: "defaults", env: map[string]string{"POD_NAMESPACE": "cloudstack-kubevirt-system"}, check: func(t *testing.T, s settings) {
 			assert.Equal(t, ":5900", s.vncAddr)
 			assert.Equal(t, ":8080", s.httpAddr)
 			assert.Equal(t, ":8081", s.healthAddr)

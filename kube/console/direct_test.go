@@ -33,9 +33,9 @@ func TestDirectPage(t *testing.T) {
 		status   int
 		contains string
 	}{
-		{name: "page with noVNC", novncDir: dir, path: "/?token=abc", status: 200, contains: "import RFB from './novnc/core/rfb.js'"},
+		{name: "page with noVNC", novncDir: dir, path: "/?token=s3cr3t-token", status: 200, contains: "import RFB from './novnc/core/rfb.js'"},
 		{name: "noVNC's files", novncDir: dir, path: "/novnc/core/rfb.js", status: 200, contains: "class RFB"},
-		{name: "page without noVNC", path: "/?token=abc", status: 200, contains: "has no noVNC: start it with --novnc-dir"},
+		{name: "page without noVNC", path: "/?token=s3cr3t-token", status: 200, contains: "has no noVNC: start it with --novnc-dir"},
 		{name: "no files without noVNC", path: "/novnc/core/rfb.js", status: 404},
 		{name: "a directory without noVNC in it", novncDir: t.TempDir(), path: "/", status: 200, contains: "has no noVNC"},
 		{name: "nothing else", novncDir: dir, path: "/etc/passwd", status: 404},
@@ -46,7 +46,9 @@ func TestDirectPage(t *testing.T) {
 			g := New(Config{NoVNCDir: tt.novncDir})
 			resp, body := get(t, g.DirectHandler(), tt.path)
 			assert.Equal(t, tt.status, resp.StatusCode)
-			assert.Contains(t, body, tt.contains)
+			if tt.contains != "" {
+				assert.Contains(t, body, tt.contains)
+			}
 			assert.NotContains(t, body, "s3cr3t-token", "the page reads the token from its URL; it never embeds it")
 			if tt.status == 200 && strings.HasPrefix(tt.path, "/?") {
 				assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
