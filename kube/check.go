@@ -131,18 +131,11 @@ func (in *Instances) CheckNamespace(ctx context.Context, vm *kubevirtv1.VirtualM
 func (in *Instances) CheckPermissions(ctx context.Context) Finding {
 	var missing []string
 	for _, p := range permissions {
-		review := map[string]any{
-			"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-			"spec": map[string]any{"resourceAttributes": map[string]string{
-				"namespace": in.namespace, "verb": p.verb, "group": p.group, "resource": p.resource, "subresource": p.subresource,
-			}},
-		}
-		raw, err := in.client.Raw(ctx, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+		ok, err := in.client.allowed(ctx, in.namespace, p.verb, p.group, p.resource, p.subresource)
 		if err != nil {
 			return Finding{"permissions", Fail, explain(err, "ask the API server for the identity's permissions").Error()}
 		}
-		var r struct{ Status struct{ Allowed bool } }
-		if err := json.Unmarshal(raw, &r); err != nil || !r.Status.Allowed {
+		if !ok {
 			resource := p.resource
 			if p.subresource != "" {
 				resource += "/" + p.subresource
@@ -157,6 +150,26 @@ func (in *Instances) CheckPermissions(ctx context.Context) Finding {
 		return Finding{"permissions", Fail, fmt.Sprintf("missing in %s: %s; bind manifests/extension-rbac's ClusterRole there", in.namespace, strings.Join(missing, ", "))}
 	}
 	return Finding{"permissions", Pass, fmt.Sprintf("all %d the extension uses in %s", len(permissions), in.namespace)}
+}
+
+// allowed asks the API server (SelfSubjectAccessReview) whether the identity may verb the resource in
+// namespace. An answer it cannot read allows nothing.
+func (c *Client) allowed(ctx context.Context, namespace, verb, group, resource, subresource string) (bool, error) {
+	review := map[string]any{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+		"spec": map[string]any{"resourceAttributes": map[string]string{
+			"namespace": namespace, "verb": verb, "group": group, "resource": resource, "subresource": subresource,
+		}},
+	}
+	raw, err := c.Raw(ctx, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+	if err != nil {
+		return false, err
+	}
+	var r struct{ Status struct{ Allowed bool } }
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return false, nil
+	}
+	return r.Status.Allowed, nil
 }
 
 // CheckNetworks reports whether every attachment the VM's NICs use exists.

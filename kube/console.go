@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -210,12 +209,14 @@ func (in *Instances) consoleReady(ctx context.Context, id Identity) error {
 		return err
 	}
 	if vmi == nil || vmi.Status.Phase != kubevirtv1.Running {
-		phase := "no VirtualMachineInstance"
-		if vmi != nil {
+		var phase string
+		switch {
+		case vmi == nil:
+			phase = "no VirtualMachineInstance"
+		case vmi.Status.Phase == "":
+			phase = "VirtualMachineInstance not yet scheduled"
+		default:
 			phase = "VirtualMachineInstance phase " + string(vmi.Status.Phase)
-			if phase == "VirtualMachineInstance phase " {
-				phase = "VirtualMachineInstance not yet scheduled"
-			}
 		}
 		return fmt.Errorf("VirtualMachine %s is not running (%s): start the Instance to open its console", in.ref(id.Name), phase)
 	}
@@ -229,16 +230,11 @@ func (in *Instances) CheckConsole(ctx context.Context, d translate.Details) Find
 	if err != nil {
 		return Finding{"console", Warn, "getconsole would fail: " + err.Error()}
 	}
-	review := map[string]any{
-		"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-		"spec": map[string]any{"resourceAttributes": map[string]string{"namespace": settings.Namespace, "verb": "create", "resource": "secrets"}},
-	}
-	raw, err := in.client.Raw(ctx, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+	ok, err := in.client.allowed(ctx, settings.Namespace, "create", "", "secrets", "")
 	if err != nil {
 		return Finding{"console", Warn, explain(err, "ask the API server whether getconsole may create its tokens").Error()}
 	}
-	var r struct{ Status struct{ Allowed bool } }
-	if err := json.Unmarshal(raw, &r); err != nil || !r.Status.Allowed {
+	if !ok {
 		return Finding{"console", Warn, fmt.Sprintf("getconsole would fail: the identity may not create Secrets (console tokens) in %s; apply manifests/extension-rbac/console-tokens.yaml there", settings.Namespace)}
 	}
 	where := fmt.Sprintf("%s:%d", settings.Host, settings.Port)

@@ -69,6 +69,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	var s settings
 	var level string
+	gw := console.DefaultConfig()
 	fs.StringVar(&s.vncAddr, "vnc-listen", ":5900", "address of the VNC listener CloudStack's console proxy connects to; 0 disables it")
 	fs.StringVar(&s.httpAddr, "http-listen", ":8080", "address of direct mode's web console (page, noVNC, websocket); 0 disables it")
 	fs.StringVar(&s.tlsCert, "tls-cert", def("CONSOLE_TLS_CERT", ""), "certificate file for the web console (HTTPS); with --tls-key (env CONSOLE_TLS_CERT)")
@@ -77,15 +78,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&s.namespace, "namespace", def("CONSOLE_NAMESPACE", translate.DefaultConsoleNamespace), "namespace of the console tokens, which must hold nothing else (the gateway may read and delete every Secret in it): the extension's console_namespace detail names the same (env CONSOLE_NAMESPACE)")
 	fs.StringVar(&s.novncDir, "novnc-dir", def("NOVNC_DIR", ""), "directory of the npm package @novnc/novnc, for direct mode's page (env NOVNC_DIR)")
 	fs.StringVar(&s.kubeconfig, "kubeconfig", "", "kubeconfig file when running outside the cluster (else $KUBECONFIG or in-cluster)")
-	fs.DurationVar(&s.handshakeTimeout, "handshake-timeout", 15*time.Second, "limit for everything before a session is relayed: the client's handshake, the token, the VM's VNC")
-	fs.DurationVar(&s.authTimeout, "auth-timeout", 5*time.Second, "limit for the client's part before authentication (version, security type, the answer to the challenge)")
-	fs.DurationVar(&s.writeTimeout, "write-timeout", 30*time.Second, "limit for each write to a session's peer: one that stops reading is disconnected")
+	fs.DurationVar(&s.handshakeTimeout, "handshake-timeout", gw.HandshakeTimeout, "limit for everything before a session is relayed: the client's handshake, the token, the VM's VNC")
+	fs.DurationVar(&s.authTimeout, "auth-timeout", gw.AuthTimeout, "limit for the client's part before authentication (version, security type, the answer to the challenge)")
+	fs.DurationVar(&s.writeTimeout, "write-timeout", gw.WriteTimeout, "limit for each write to a session's peer: one that stops reading is disconnected")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", 30*time.Second, "how often expired, unused tokens are deleted")
-	fs.IntVar(&s.maxSessions, "max-sessions", 256, "console sessions relayed at once; more are refused")
-	fs.IntVar(&s.maxHandshakes, "max-handshakes", 64, "connections in their handshake at once; more are closed")
-	fs.IntVar(&s.maxPerSource, "max-handshakes-per-source", 16, "VNC connections in their handshake at once from one address; more are closed")
-	fs.IntVar(&s.maxFailures, "max-auth-failures-per-source", 30, "failed VNC authentications from one address within --auth-failure-window after which its connections are closed, before any API call")
-	fs.DurationVar(&s.failureWindow, "auth-failure-window", time.Minute, "the window of --max-auth-failures-per-source")
+	fs.IntVar(&s.maxSessions, "max-sessions", gw.MaxSessions, "console sessions relayed at once; more are refused")
+	fs.IntVar(&s.maxHandshakes, "max-handshakes", gw.MaxHandshakes, "connections in their handshake at once; more are closed")
+	fs.IntVar(&s.maxPerSource, "max-handshakes-per-source", gw.MaxHandshakesPerSource, "VNC connections in their handshake at once from one address; more are closed")
+	fs.IntVar(&s.maxFailures, "max-auth-failures-per-source", gw.MaxAuthFailuresPerSource, "failed VNC authentications from one address within --auth-failure-window after which its connections are closed, before any API call")
+	fs.DurationVar(&s.failureWindow, "auth-failure-window", gw.AuthFailureWindow, "the window of --max-auth-failures-per-source")
 	fs.Float64Var(&s.qps, "kube-api-qps", 20, "requests a second to the API server (burst twice that)")
 	fs.StringVar(&level, "log-level", def("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {

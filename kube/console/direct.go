@@ -21,9 +21,10 @@ import (
 // DirectHandler serves the page, noVNC's files and the websocket.
 func (g *Gateway) DirectHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", g.page)
+	noVNC := g.novncAvailable()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { servePage(w, noVNC) })
 	mux.HandleFunc("GET /websockify", g.websockify)
-	if g.novncAvailable() {
+	if noVNC {
 		mux.Handle("GET /novnc/", http.StripPrefix("/novnc/", http.FileServer(http.Dir(g.cfg.NoVNCDir))))
 	}
 	return mux
@@ -59,14 +60,15 @@ rfb.addEventListener('disconnect', (e) => { if (!status.textContent.startsWith('
 </body></html>
 `))
 
-func (g *Gateway) page(w http.ResponseWriter, _ *http.Request) {
+// servePage serves the page, which runs noVNC if the gateway has it.
+func servePage(w http.ResponseWriter, noVNC bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_ = pageTemplate.Execute(w, struct{ NoVNC bool }{g.novncAvailable()})
+	_ = pageTemplate.Execute(w, struct{ NoVNC bool }{noVNC})
 }
 
 var upgrader = websocket.Upgrader{

@@ -68,31 +68,46 @@ type Gateway struct {
 	nextID     atomic.Uint64
 }
 
-// New returns a gateway; zero limits take defaults.
+// DefaultConfig holds the default timeouts and limits: New's for those left zero, and the command's flags'.
+func DefaultConfig() Config {
+	return Config{
+		HandshakeTimeout:         15 * time.Second,
+		AuthTimeout:              5 * time.Second,
+		WriteTimeout:             30 * time.Second,
+		MaxHandshakes:            64,
+		MaxHandshakesPerSource:   16,
+		MaxAuthFailuresPerSource: 30,
+		AuthFailureWindow:        time.Minute,
+		MaxSessions:              256,
+	}
+}
+
+// New returns a gateway; zero limits take DefaultConfig's.
 func New(cfg Config) *Gateway {
+	def := DefaultConfig()
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 15 * time.Second
+		cfg.HandshakeTimeout = def.HandshakeTimeout
 	}
 	if cfg.AuthTimeout <= 0 {
-		cfg.AuthTimeout = 5 * time.Second
+		cfg.AuthTimeout = def.AuthTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 30 * time.Second
+		cfg.WriteTimeout = def.WriteTimeout
 	}
 	if cfg.MaxHandshakes <= 0 {
-		cfg.MaxHandshakes = 64
+		cfg.MaxHandshakes = def.MaxHandshakes
 	}
 	if cfg.MaxHandshakesPerSource <= 0 {
-		cfg.MaxHandshakesPerSource = 16
+		cfg.MaxHandshakesPerSource = def.MaxHandshakesPerSource
 	}
 	if cfg.MaxAuthFailuresPerSource <= 0 {
-		cfg.MaxAuthFailuresPerSource = 30
+		cfg.MaxAuthFailuresPerSource = def.MaxAuthFailuresPerSource
 	}
 	if cfg.AuthFailureWindow <= 0 {
-		cfg.AuthFailureWindow = time.Minute
+		cfg.AuthFailureWindow = def.AuthFailureWindow
 	}
 	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 256
+		cfg.MaxSessions = def.MaxSessions
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -121,7 +136,8 @@ func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		// The source's limits first: one host must not use up the shared slots.
-		release, err := g.sources.admit(sourceOf(conn.RemoteAddr()))
+		source := sourceOf(conn.RemoteAddr())
+		release, err := g.sources.admit(source)
 		if err != nil {
 			g.cfg.Metrics.refused("vnc", "source limit")
 			g.cfg.Log.Warn("connection refused", "client", conn.RemoteAddr().String(), "error", err.Error())
@@ -138,7 +154,7 @@ func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			g.serveVNC(ctx, conn, release)
+			g.serveVNC(ctx, conn, source, release)
 		}()
 	}
 }
@@ -154,25 +170,23 @@ func (g *Gateway) acquire(sem chan struct{}) bool {
 
 // session is one client's connection, for the log.
 type session struct {
-	id     uint64
-	mode   string
-	client string
-	start  time.Time
-	log    *slog.Logger
+	mode  string
+	start time.Time
+	log   *slog.Logger
 }
 
 func (g *Gateway) newSession(mode, client string) *session {
 	id := g.nextID.Add(1)
-	return &session{id: id, mode: mode, client: client, start: time.Now(),
+	return &session{mode: mode, start: time.Now(),
 		log: g.cfg.Log.With("session", id, "mode", mode, "client", client)}
 }
 
 // serveVNC is one console proxy connection: handshake with VNC authentication, then the relay. It holds a
 // handshake slot (and its source's, given back by release) until the relay starts, and takes a session slot
-// before it tries the password, so that a busy gateway refuses without using up the password.
-func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, release func()) {
+// before it tries the password, so that a busy gateway refuses without using up the password. source is
+// sourceOf(conn.RemoteAddr()), which ServeVNC admitted.
+func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, release func()) {
 	s := g.newSession("vnc", conn.RemoteAddr().String())
-	source := sourceOf(conn.RemoteAddr())
 	handshaking := true
 	defer func() {
 		if handshaking {

@@ -113,7 +113,7 @@ func startVNC(t *testing.T, cfg Config) (*Gateway, net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		g.serveVNC(t.Context(), server, func() {})
+		g.serveVNC(t.Context(), server, sourceOf(server.RemoteAddr()), func() {})
 	}()
 	t.Cleanup(func() {
 		client.Close()

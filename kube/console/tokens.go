@@ -36,7 +36,6 @@ type Tokens struct {
 	namespace string
 	clock     *kube.ServerClock
 	vnc       *sharedList
-	reuseList time.Duration
 	nowFn     func() time.Time // nil: the API server's clock; tests move it
 }
 
@@ -51,7 +50,7 @@ func NewTokens(cfg *rest.Config, namespace string) (*Tokens, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tokens{client: c, namespace: namespace, clock: clock, reuseList: reuseList}
+	t := &Tokens{client: c, namespace: namespace, clock: clock}
 	t.vnc = &sharedList{timeout: 30 * time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
 		tokens, _, err := t.list(ctx, translate.ConsoleVNC)
 		return tokens, err
@@ -104,13 +103,13 @@ func (t *Tokens) Check(ctx context.Context) error {
 // ConsumePassword finds the token whose password gives response to challenge and consumes it.
 func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte) (kube.ConsoleTarget, error) {
 	asked := time.Now()
-	l, err := t.vnc.get(ctx, asked.Add(-t.reuseList))
+	l, err := t.vnc.get(ctx, asked.Add(-reuseList))
 	if err != nil {
 		return kube.ConsoleTarget{}, err
 	}
 	stale := l.started.Before(asked)
 	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
-		err := t.consume(ctx, tok, t.now())
+		err := t.consume(ctx, tok)
 		if !stale || !errors.Is(err, ErrUsed) {
 			return tok.Target, err
 		}
@@ -124,7 +123,7 @@ func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte
 		return kube.ConsoleTarget{}, err
 	}
 	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
-		return tok.Target, t.consume(ctx, tok, t.now())
+		return tok.Target, t.consume(ctx, tok)
 	}
 	return kube.ConsoleTarget{}, ErrNoToken
 }
@@ -157,13 +156,14 @@ func (t *Tokens) ConsumeDirect(ctx context.Context, token string) (kube.ConsoleT
 	if err != nil || tok.Mode != translate.ConsoleDirect {
 		return kube.ConsoleTarget{}, ErrNoToken
 	}
-	return tok.Target, t.consume(ctx, tok, t.now())
+	return tok.Target, t.consume(ctx, tok)
 }
 
 // consume deletes the token, guarded by its UID: of two sessions (or gateway replicas) presenting it, one wins.
 // An expired token is deleted too, and refused.
-func (t *Tokens) consume(ctx context.Context, tok kube.ConsoleToken, now time.Time) error {
-	err := t.delete(ctx, tok)
+func (t *Tokens) consume(ctx context.Context, tok kube.ConsoleToken) error {
+	now := t.now()
+	err := t.deleteSecret(ctx, tok.SecretName, tok.UID)
 	if now.After(tok.ExpiresAt()) {
 		return fmt.Errorf("%w (at %s, %s ago)", ErrExpired, tok.ExpiresAt().UTC().Format(time.RFC3339), now.Sub(tok.ExpiresAt()).Round(time.Second))
 	}
@@ -174,10 +174,6 @@ func (t *Tokens) consume(ctx context.Context, tok kube.ConsoleToken, now time.Ti
 		return fmt.Errorf("consuming console token %s/%s: %w", t.namespace, tok.SecretName, err)
 	}
 	return nil
-}
-
-func (t *Tokens) delete(ctx context.Context, tok kube.ConsoleToken) error {
-	return t.deleteSecret(ctx, tok.SecretName, tok.UID)
 }
 
 func (t *Tokens) deleteSecret(ctx context.Context, name string, uid types.UID) error {
