@@ -52,8 +52,8 @@ type call struct {
 func dispatch(ctx context.Context, action string, p *translate.Payload, log *slog.Logger, rollback time.Duration) (any, error) {
 	if action == "check" {
 		answer, ok := check(ctx, p, log)
-		if !ok {
-			return nil, checkFailed{answer}
+		if !ok && !runAsCustomAction(p) {
+			return nil, checkFailed{answer} // from a shell: exit 1
 		}
 		return answer, nil
 	}

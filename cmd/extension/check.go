@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,23 +18,27 @@ import (
 // checkAnswer is a table CloudStack's UI renders (printmessage), for a custom action or the shell.
 type checkAnswer = printTable[kube.Finding]
 
+// summaryCheck names the first line of the table, which sums up the others.
+const summaryCheck = "summary"
+
 // check reports, one line each, what works and what does not between this management server and the
-// cluster for the payload's host (and Instance, when the payload has one). It fails when something blocks
-// Instances.
+// cluster for the payload's host (and Instance, when the payload has one), under a first line that sums them up.
+// It says whether nothing blocks Instances. Run by CloudStack as a custom action it answers success even then:
+// CloudStack's UI draws a table only from an answer that exited 0 (see runAsCustomAction).
 func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAnswer, bool) {
 	var lines []kube.Finding
 	add := func(f ...kube.Finding) { lines = append(lines, f...) }
 	answer := func() (checkAnswer, bool) {
-		ok := true
 		for _, l := range lines {
-			ok = ok && l.Result != kube.Fail
 			log.Info("check", "check", l.Check, "result", l.Result, "detail", l.Detail)
 		}
+		summary := summarize(lines)
+		ok := summary.Result != kube.Fail
 		status := "success"
-		if !ok {
+		if !ok && !runAsCustomAction(p) {
 			status = "error"
 		}
-		return checkAnswer{Status: status, PrintMessage: "true", Message: lines}, ok
+		return checkAnswer{Status: status, PrintMessage: "true", Message: append([]kube.Finding{summary}, lines...)}, ok
 	}
 
 	conn, err := p.Details().Connection()
@@ -112,6 +118,36 @@ func standIn(namespace string) *kubevirtv1.VirtualMachine {
 		},
 	}
 }
+
+// summarize is the table's first line: FAIL naming every check that blocks Instances, else warn naming those
+// that cost something, else ok.
+func summarize(lines []kube.Finding) kube.Finding {
+	var fails, warns []string
+	for _, l := range lines {
+		switch l.Result {
+		case kube.Fail:
+			fails = append(fails, l.Check)
+		case kube.Warn:
+			warns = append(warns, l.Check)
+		}
+	}
+	switch {
+	case len(fails) > 0:
+		return kube.Finding{Check: summaryCheck, Result: kube.Fail, Detail: fmt.Sprintf(
+			"%d of %d checks FAIL (%s): Instances cannot run here until they pass", len(fails), len(lines), strings.Join(fails, ", "))}
+	case len(warns) > 0:
+		return kube.Finding{Check: summaryCheck, Result: kube.Warn, Detail: fmt.Sprintf(
+			"no check fails; %d of %d warn (%s): Instances run, at the cost each line names", len(warns), len(lines), strings.Join(warns, ", "))}
+	}
+	return kube.Finding{Check: summaryCheck, Result: kube.Pass, Detail: fmt.Sprintf("all %d checks ok", len(lines))}
+}
+
+// runAsCustomAction says whether CloudStack ran this call as a custom action: runCustomAction names the action
+// in the payload (ExternalPathPayloadProvisioner.runCustomAction, accessDetails.put(ApiConstants.ACTION, ...),
+// apache/cloudstack 4.22), which lifecycle payloads saved for a run from the shell do not. CloudStack turns a
+// non-zero exit into "Exit code: N, Output: ..." and RunCustomAction.vue then shows no table at all, so as a
+// custom action check exits 0 and lets its table (summary first) say what failed.
+func runAsCustomAction(p *translate.Payload) bool { return p.Action != "" }
 
 // checkFailed carries a check's table when something blocks Instances.
 type checkFailed struct{ answer checkAnswer }
