@@ -12,12 +12,12 @@ import (
 // Spec is what the details say about how to build an Instance's VirtualMachine.
 type Spec struct {
 	RootDisk         RootDisk
-	DiskBus          kubevirtv1.DiskBus
+	DiskBus          kubevirtv1.DiskBus // empty: the preference's, else KubeVirt's default
 	RunStrategy      kubevirtv1.VirtualMachineRunStrategy
 	Instancetype     string
 	Preference       string
 	Networks         NetworkMapping
-	NICModel         string
+	NICModel         string // empty: the preference's, else KubeVirt's default (virtio)
 	WaitUntilRunning bool
 }
 
@@ -52,6 +52,7 @@ const (
 	DefaultRunStrategy     = kubevirtv1.RunStrategyAlways
 	DefaultNetworkTemplate = "vlan-{vlan}"
 	DefaultNICModel        = "virtio"
+	DefaultDiskBus         = "virtio"
 	DefaultISOSize         = "2Gi"
 )
 
@@ -63,7 +64,17 @@ func (d Details) Spec() (Spec, error) {
 	if s.RootDisk, err = d.rootDisk(); err != nil {
 		return Spec{}, err
 	}
-	bus, err := d.oneOf(DetailDiskBus, "virtio", "virtio", "sata", "scsi")
+	if s.Preference, err = d.objectName(DetailPreference); err != nil {
+		return Spec{}, err
+	}
+	// A preference fills only what the VM leaves unset, so with one the defaults are left to it.
+	def := func(v string) string {
+		if s.Preference != "" {
+			return ""
+		}
+		return v
+	}
+	bus, err := d.oneOf(DetailDiskBus, def(DefaultDiskBus), "virtio", "sata", "scsi")
 	if err != nil {
 		return Spec{}, err
 	}
@@ -77,13 +88,10 @@ func (d Details) Spec() (Spec, error) {
 	if s.Instancetype, err = d.objectName(DetailInstancetype); err != nil {
 		return Spec{}, err
 	}
-	if s.Preference, err = d.objectName(DetailPreference); err != nil {
-		return Spec{}, err
-	}
 	if s.Networks, err = d.networkMapping(); err != nil {
 		return Spec{}, err
 	}
-	if s.NICModel, err = d.oneOf(DetailNICModel, DefaultNICModel,
+	if s.NICModel, err = d.oneOf(DetailNICModel, def(DefaultNICModel),
 		"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139"); err != nil {
 		return Spec{}, err
 	}

@@ -104,39 +104,71 @@ func mapResources(p *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
 	return nil
 }
 
-// mapFirmware pins the SMBIOS UUID to the Instance UUID (cloud-init's instance-id) and picks BIOS or UEFI.
-func mapFirmware(p *Payload, _ Spec, vm *kubevirtv1.VirtualMachine) error {
-	fw := &kubevirtv1.Firmware{UUID: types.UID(p.InstanceUUID())}
-	switch strings.ToUpper(p.VM.BootType) {
-	case "", "BIOS":
-		fw.Bootloader = &kubevirtv1.Bootloader{BIOS: &kubevirtv1.BIOS{}}
-	case "UEFI":
-		secure := strings.EqualFold(p.VM.BootMode, "SECURE")
-		fw.Bootloader = &kubevirtv1.Bootloader{EFI: &kubevirtv1.EFI{SecureBoot: &secure}}
-		if secure {
-			// KubeVirt refuses Secure Boot without SMM.
-			vm.Spec.Template.Spec.Domain.Features = &kubevirtv1.Features{SMM: &kubevirtv1.FeatureState{Enabled: &secure}}
-		}
-	default:
-		return fmt.Errorf("boot type %q is not BIOS or UEFI", p.VM.BootType)
+// mapFirmware pins the SMBIOS UUID to the Instance UUID (cloud-init's instance-id) and picks the bootloader.
+func mapFirmware(p *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
+	a, err := archOf(p.VM.Arch)
+	if err != nil {
+		return err
 	}
-	vm.Spec.Template.Spec.Domain.Firmware = fw
+	boot, err := bootloader(p.VM, a, spec.Preference != "")
+	if err != nil {
+		return err
+	}
+	vm.Spec.Template.Spec.Domain.Firmware = &kubevirtv1.Firmware{UUID: types.UID(p.InstanceUUID()), Bootloader: boot}
+	if boot != nil && boot.EFI != nil && *boot.EFI.SecureBoot {
+		// KubeVirt refuses Secure Boot without SMM.
+		vm.Spec.Template.Spec.Domain.Features = &kubevirtv1.Features{SMM: &kubevirtv1.FeatureState{Enabled: boot.EFI.SecureBoot}}
+	}
 	return nil
+}
+
+// bootloader follows CloudStack's boot type and mode. With none given it leaves the choice to a preference when
+// one is set (KubeVirt applies a preference's firmware only where the VM sets none), else to the architecture.
+func bootloader(to *VirtualMachineTO, a arch, preference bool) (*kubevirtv1.Bootloader, error) {
+	switch strings.ToUpper(to.BootType) {
+	case "":
+		if preference {
+			return nil, nil
+		}
+		if a.efiOnly {
+			return &kubevirtv1.Bootloader{EFI: &kubevirtv1.EFI{SecureBoot: new(false)}}, nil
+		}
+		return &kubevirtv1.Bootloader{BIOS: &kubevirtv1.BIOS{}}, nil
+	case "BIOS":
+		if a.efiOnly {
+			return nil, fmt.Errorf("boot type BIOS: KubeVirt boots %s guests only with UEFI; deploy the Instance with boot type UEFI, boot mode LEGACY", a.name)
+		}
+		return &kubevirtv1.Bootloader{BIOS: &kubevirtv1.BIOS{}}, nil
+	case "UEFI":
+		secure := strings.EqualFold(to.BootMode, "SECURE")
+		if secure && a.efiOnly {
+			return nil, fmt.Errorf("boot mode SECURE: KubeVirt has no UEFI Secure Boot for %s guests; deploy the Instance with boot mode LEGACY", a.name)
+		}
+		return &kubevirtv1.Bootloader{EFI: &kubevirtv1.EFI{SecureBoot: &secure}}, nil
+	}
+	return nil, fmt.Errorf("boot type %q is not BIOS or UEFI", to.BootType)
 }
 
 // mapArchitecture turns CloudStack's arch (from the template) into KubeVirt's.
 func mapArchitecture(p *Payload, _ Spec, vm *kubevirtv1.VirtualMachine) error {
-	archs := map[string]string{"": "", "x86_64": "amd64", "aarch64": "arm64", "s390x": "s390x"}
-	arch, ok := archs[strings.ToLower(p.VM.Arch)]
-	if !ok {
-		return fmt.Errorf("template architecture %q is not one KubeVirt runs (x86_64, aarch64, s390x)", p.VM.Arch)
+	a, err := archOf(p.VM.Arch)
+	if err != nil {
+		return err
 	}
-	vm.Spec.Template.Spec.Architecture = arch
+	vm.Spec.Template.Spec.Architecture = a.name
 	return nil
 }
 
-// mapDisks adds the root disk and, for an ISO install, the cdrom it boots from first.
-func mapDisks(_ *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
+// mapDisks adds the root disk and, for an ISO install, the cdrom it boots from first. An empty spec.DiskBus
+// leaves the bus to the preference (or KubeVirt's default for the architecture).
+func mapDisks(p *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
+	a, err := archOf(p.VM.Arch)
+	if err != nil {
+		return err
+	}
+	if a.noSATA && spec.DiskBus == kubevirtv1.DiskBusSATA {
+		return &DetailError{Key: DetailDiskBus, Reason: fmt.Sprintf("KubeVirt has no sata bus for %s guests: use virtio or scsi", a.name)}
+	}
 	root := spec.RootDisk
 	name := vm.Name
 	tmpl := &vm.Spec.Template.Spec
@@ -159,8 +191,7 @@ func mapDisks(_ *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
 		cdromBoot := uint(1)
 		tmpl.Domain.Devices.Disks = append(tmpl.Domain.Devices.Disks, kubevirtv1.Disk{
 			Name: "cdrom", BootOrder: &cdromBoot,
-			// sata: every installer finds it, and cdroms cannot be virtio.
-			DiskDevice: kubevirtv1.DiskDevice{CDRom: &kubevirtv1.CDRomTarget{Bus: kubevirtv1.DiskBusSATA}},
+			DiskDevice: kubevirtv1.DiskDevice{CDRom: &kubevirtv1.CDRomTarget{Bus: cdromBus(a, spec)}},
 		})
 	}
 	tmpl.Domain.Devices.Disks = append([]kubevirtv1.Disk{{
@@ -168,6 +199,16 @@ func mapDisks(_ *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
 		DiskDevice: kubevirtv1.DiskDevice{Disk: &kubevirtv1.DiskTarget{Bus: spec.DiskBus}},
 	}}, tmpl.Domain.Devices.Disks...)
 	return nil
+}
+
+// cdromBus is sata on amd64, where every installer finds it, unless a preference may choose (KubeVirt's own
+// default there is sata too); elsewhere the architecture's bus, because KubeVirt's default for an unset CD-ROM
+// bus on arm64 and s390x is virtio, which it then refuses for a CD-ROM.
+func cdromBus(a arch, spec Spec) kubevirtv1.DiskBus {
+	if spec.Preference != "" && a.cdromBus == kubevirtv1.DiskBusSATA {
+		return ""
+	}
+	return a.cdromBus
 }
 
 // rootDiskSource is the CDI source of an imported or cloned root disk.

@@ -347,3 +347,106 @@ func TestRunStrategyDetail(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, kubevirtv1.RunStrategyRerunOnFailure, *vm.Spec.RunStrategy)
 }
+
+// TestArchitectures covers what KubeVirt v1.8.0 refuses on arm64 (pkg/virt-api/webhooks/arm64.go) and the
+// CD-ROM bus it refuses everywhere (pkg/storage/admitters/disks.go); test/upstream runs the webhooks themselves.
+func TestArchitectures(t *testing.T) {
+	iso := map[string]string{"iso_url": "https://images.example/alpine.iso", "root_disk_size": "8Gi"}
+	tests := []struct {
+		name              string
+		arch, bootType    string
+		bootMode          string
+		details           map[string]string
+		wantArch          string
+		wantEFI, wantBIOS bool
+		wantDiskBus       kubevirtv1.DiskBus
+		wantCDRomBus      kubevirtv1.DiskBus
+		wantErr           string
+	}{
+		{name: "x86_64 ISO: BIOS, sata cdrom", arch: "x86_64", details: iso, wantArch: "amd64", wantBIOS: true, wantDiskBus: "virtio", wantCDRomBus: "sata"},
+		{name: "aarch64 default: UEFI without Secure Boot", arch: "aarch64", wantArch: "arm64", wantEFI: true, wantDiskBus: "virtio"},
+		{name: "aarch64 ISO: scsi cdrom", arch: "aarch64", details: iso, wantArch: "arm64", wantEFI: true, wantDiskBus: "virtio", wantCDRomBus: "scsi"},
+		{name: "aarch64 UEFI legacy", arch: "aarch64", bootType: "UEFI", bootMode: "LEGACY", wantArch: "arm64", wantEFI: true, wantDiskBus: "virtio"},
+		{name: "aarch64 scsi disk", arch: "aarch64", details: map[string]string{"disk_bus": "scsi"}, wantArch: "arm64", wantEFI: true, wantDiskBus: "scsi"},
+		{name: "aarch64 sata disk refused", arch: "aarch64", details: map[string]string{"disk_bus": "sata"}, wantErr: "detail disk_bus"},
+		{name: "aarch64 BIOS refused", arch: "aarch64", bootType: "BIOS", wantErr: "boot type UEFI"},
+		{name: "aarch64 Secure Boot refused", arch: "aarch64", bootType: "UEFI", bootMode: "SECURE", wantErr: "boot mode LEGACY"},
+		{name: "s390x ISO: scsi cdrom", arch: "s390x", details: iso, wantArch: "s390x", wantBIOS: true, wantDiskBus: "virtio", wantCDRomBus: "scsi"},
+		{name: "unknown arch", arch: "riscv64", wantErr: `architecture "riscv64"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			details := map[string]string{"image": "quay.io/containerdisks/fedora:43"}
+			if tt.details["iso_url"] != "" {
+				details = map[string]string{}
+			}
+			for k, v := range tt.details {
+				details[k] = v
+			}
+			p := samplePayload(t, details)
+			p.VM.Arch, p.VM.BootType, p.VM.BootMode = tt.arch, tt.bootType, tt.bootMode
+			vm, err := buildVM(t, p)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			spec := vm.Spec.Template.Spec
+			assert.Equal(t, tt.wantArch, spec.Architecture)
+			boot := spec.Domain.Firmware.Bootloader
+			assert.Equal(t, tt.wantBIOS, boot.BIOS != nil, "BIOS")
+			assert.Equal(t, tt.wantEFI, boot.EFI != nil, "EFI")
+			if tt.wantEFI {
+				require.NotNil(t, boot.EFI.SecureBoot, "unset means Secure Boot to KubeVirt")
+				assert.False(t, *boot.EFI.SecureBoot)
+			}
+			assert.Equal(t, tt.wantDiskBus, spec.Domain.Devices.Disks[0].Disk.Bus)
+			if tt.wantCDRomBus != "" {
+				require.Len(t, spec.Domain.Devices.Disks, 2)
+				assert.Equal(t, tt.wantCDRomBus, spec.Domain.Devices.Disks[1].CDRom.Bus)
+			}
+		})
+	}
+}
+
+// TestPreferenceTakesEffect: a KubeVirt preference fills only fields the VM leaves unset, so with one the
+// translator leaves the disk bus, NIC model, CD-ROM bus and bootloader to it unless a detail or CloudStack's
+// boot type asks for them.
+func TestPreferenceTakesEffect(t *testing.T) {
+	tests := []struct {
+		name         string
+		details      map[string]string
+		arch         string
+		bootType     string
+		wantDiskBus  kubevirtv1.DiskBus
+		wantNIC      string
+		wantCDRomBus kubevirtv1.DiskBus
+		wantBoot     bool
+	}{
+		{name: "all left to the preference", details: map[string]string{"iso_url": "https://images.example/w.iso", "root_disk_size": "40Gi"}},
+		{name: "details still win", details: map[string]string{"image": "a/b:c", "disk_bus": "sata", "nic_model": "e1000e"}, wantDiskBus: "sata", wantNIC: "e1000e"},
+		{name: "CloudStack's boot type still wins", details: map[string]string{"image": "a/b:c"}, bootType: "UEFI", wantBoot: true},
+		{name: "aarch64 keeps a cdrom bus KubeVirt accepts", arch: "aarch64", details: map[string]string{"iso_url": "https://images.example/w.iso", "root_disk_size": "40Gi"}, wantCDRomBus: "scsi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			details := map[string]string{"preference": "windows.11"}
+			for k, v := range tt.details {
+				details[k] = v
+			}
+			p := samplePayload(t, details)
+			p.VM.Arch, p.VM.BootType = tt.arch, tt.bootType
+			vm, err := buildVM(t, p)
+			require.NoError(t, err)
+			spec := vm.Spec.Template.Spec
+			assert.Equal(t, "windows.11", vm.Spec.Preference.Name)
+			assert.Equal(t, tt.wantDiskBus, spec.Domain.Devices.Disks[0].Disk.Bus)
+			assert.Equal(t, tt.wantNIC, spec.Domain.Devices.Interfaces[0].Model)
+			assert.Equal(t, tt.wantBoot, spec.Domain.Firmware.Bootloader != nil)
+			assert.Equal(t, "126f4562-1f0f-4313-875e-6150cabeb72f", string(spec.Domain.Firmware.UUID), "the UUID stays pinned")
+			if len(spec.Domain.Devices.Disks) == 2 {
+				assert.Equal(t, tt.wantCDRomBus, spec.Domain.Devices.Disks[1].CDRom.Bus)
+			}
+		})
+	}
+}
