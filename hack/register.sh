@@ -5,6 +5,12 @@
 # snapshots, pause/resume, migrate, describe).
 # Idempotent: what exists by name is reused. Needs cmk configured for an admin (cmk set url/apikey/secretkey), and jq.
 #
+# Map parameters are written as CloudStack's UI writes them, one group with the key as the parameter's last part:
+# details[0].kubeconfig=/etc/...  CloudStack's API reads a map with BaseCmd.convertDetailsToMap, which stores
+# every entry of every group as a detail, so details[0].key=kubeconfig details[0].value=... would store two
+# details named "key" and "value". Custom actions are added with enabled=true: addCustomAction leaves them
+# disabled otherwise, and runCustomAction refuses a disabled one.
+#
 #   ZONE_ID=… POD_ID=… OS_TYPE_ID=… hack/register.sh
 #
 # Settings (environment, defaults):
@@ -27,20 +33,23 @@ CMK="${CMK:-cmk}"
 
 cmk() { "$CMK" -o json "$@"; }
 say() { echo "register: $*" >&2; }
-# first_id <json> <list key>: the id of the first listed item, or nothing.
-first_id() { jq -r --arg k "$2" '.[$k][0].id // empty' <<<"$1"; }
+# first_id <json> <list key> <name>: the id of the listed item of that exact name, or nothing. CloudStack's name
+# filters may match more than the name (a host is named after its URL), so the script picks for itself.
+first_id() {
+  jq -r --arg k "$2" --arg n "$3" '[.[$k][]? | select(.name == $n or .name == ("http://" + $n))][0].id // empty' <<<"$1"
+}
 
-ext_id="$(first_id "$(cmk list extensions name="$NAME")" extension)"
+ext_id="$(first_id "$(cmk list extensions name="$NAME")" extension "$NAME")"
 if [ -z "$ext_id" ]; then
   ext_id="$(cmk create extension name="$NAME" type=Orchestrator path=kubevirt-extension \
     description="Runs Instances as KubeVirt VirtualMachines" orchestratorrequirespreparevm=true \
-    "details[0].key=kubeconfig" "details[0].value=$KUBECONFIG_PATH" | jq -r '.extension.id')"
+    "details[0].kubeconfig=$KUBECONFIG_PATH" | jq -r '.extension.id')"
   say "created extension $NAME ($ext_id)"
 else
   say "extension $NAME exists ($ext_id)"
 fi
 
-cluster_id="$(first_id "$(cmk list clusters name="$CLUSTER" zoneid="$ZONE_ID")" cluster)"
+cluster_id="$(first_id "$(cmk list clusters name="$CLUSTER" zoneid="$ZONE_ID")" cluster "$CLUSTER")"
 if [ -z "$cluster_id" ]; then
   cluster_id="$(cmk add cluster zoneid="$ZONE_ID" podid="$POD_ID" clustername="$CLUSTER" hypervisor=External \
     clustertype=CloudManaged extensionid="$ext_id" | jq -r '.cluster[0].id')"
@@ -50,45 +59,50 @@ else
 fi
 
 host_name="kubevirt-$HOST_NAMESPACE"
-host_id="$(first_id "$(cmk list hosts name="$host_name" clusterid="$cluster_id")" host)"
+host_id="$(first_id "$(cmk list hosts clusterid="$cluster_id")" host "$host_name")"
 if [ -z "$host_id" ]; then
-  # The URL only names the host; username and password are required by addHost and unused by the extension.
+  # The URL only names the host; the extension uses neither username nor password.
   host_id="$(cmk add host zoneid="$ZONE_ID" podid="$POD_ID" clusterid="$cluster_id" hypervisor=External \
-    url="http://$host_name" username=unused password=unused \
-    "externaldetails[0].key=namespace" "externaldetails[0].value=$HOST_NAMESPACE" | jq -r '.host[0].id')"
+    url="http://$host_name" username=unused password=unused | jq -r '.host[0].id')"
+  # addHost takes no details for the extension; updateHost stores them as the host's External: details, which
+  # is what the payload's externaldetails.host holds. It replaces all of them, so it runs only for a new host.
+  cmk update host id="$host_id" "externaldetails[0].namespace=$HOST_NAMESPACE" >/dev/null
   say "added host $host_name ($host_id) mapped to namespace $HOST_NAMESPACE"
 else
   say "host $host_name exists ($host_id)"
 fi
 
-template_id="$(first_id "$(cmk list templates templatefilter=all name="$TEMPLATE" zoneid="$ZONE_ID")" template)"
+template_id="$(first_id "$(cmk list templates templatefilter=all name="$TEMPLATE" zoneid="$ZONE_ID")" template "$TEMPLATE")"
 if [ -z "$template_id" ]; then
   # The URL is not downloaded for External templates; the image detail is what the extension boots.
   template_id="$(cmk register template name="$TEMPLATE" displaytext="$TEMPLATE" zoneids="$ZONE_ID" \
     hypervisor=External extensionid="$ext_id" format=RAW url="http://kubevirt.invalid/$TEMPLATE" \
-    ostypeid="$OS_TYPE_ID" "externaldetails[0].key=image" "externaldetails[0].value=$IMAGE" | jq -r '.template[0].id')"
+    ostypeid="$OS_TYPE_ID" "externaldetails[0].image=$IMAGE" | jq -r '.template[0].id')"
   say "registered template $TEMPLATE ($template_id) booting $IMAGE"
 else
   say "template $TEMPLATE exists ($template_id)"
 fi
 
 if [ -n "$INSTANCETYPE" ]; then
-  offering_id="$(first_id "$(cmk list serviceofferings name="$OFFERING")" serviceoffering)"
+  offering_id="$(first_id "$(cmk list serviceofferings name="$OFFERING")" serviceoffering "$OFFERING")"
   if [ -z "$offering_id" ]; then
     offering_id="$(cmk create serviceoffering name="$OFFERING" displaytext="KubeVirt $INSTANCETYPE" \
       cpunumber=1 cpuspeed=1000 memory=1024 \
-      "externaldetails[0].key=instancetype" "externaldetails[0].value=$INSTANCETYPE" | jq -r '.serviceoffering.id')"
+      "externaldetails[0].instancetype=$INSTANCETYPE" | jq -r '.serviceoffering.id')"
     say "created offering $OFFERING ($offering_id) mapped to instancetype $INSTANCETYPE"
   else
     say "offering $OFFERING exists ($offering_id)"
   fi
 fi
 
-action_id="$(first_id "$(cmk list customactions extensionid="$ext_id" name=check)" extensioncustomaction)"
+action_id="$(first_id "$(cmk list customactions extensionid="$ext_id" name=check)" extensioncustomaction check)"
 if [ -z "$action_id" ]; then
+  # check answers success whatever it finds, so that CloudStack's UI draws its table (a failed run shows only the
+  # error message): its first line says whether something blocks Instances.
   action_id="$(cmk add customaction extensionid="$ext_id" name=check resourcetype=VirtualMachine \
     description="What works and what does not between CloudStack and the cluster" allowedroletypes=Admin \
-    timeout=60 successmessage="All checks passed" errormessage="A check failed" | jq -r '.extensioncustomaction.id')"
+    timeout=60 enabled=true successmessage="The first line sums up what works and what does not" \
+    errormessage="check could not run: see the management server log" | jq -r '.extensioncustomaction.id')"
   say "added custom action check ($action_id)"
 else
   say "custom action check exists ($action_id)"
@@ -100,7 +114,7 @@ add_action() {
   shift 4
   local id i=0 p pname ptype prequired
   local params=()
-  id="$(first_id "$(cmk list customactions extensionid="$ext_id" name="$name")" extensioncustomaction)"
+  id="$(first_id "$(cmk list customactions extensionid="$ext_id" name="$name")" extensioncustomaction "$name")"
   if [ -n "$id" ]; then
     say "custom action $name exists ($id)"
     return
