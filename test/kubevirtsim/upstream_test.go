@@ -139,4 +139,3 @@ func requireEvent(t *testing.T, vm *kubevirtv1.VirtualMachine, reason string) {
 		assert.True(c, found, "no %s event on VM %s", reason, vm.Name)
 	}, timeout, tick)
 }
-
