@@ -39,7 +39,7 @@ func main() {
 // run handles one cmk invocation and returns what cmk prints.
 func run(args []string, cfg config) (string, error) {
 	if len(args) < 4 || args[0] != "-o" || args[1] != "json" {
-		return "", errors.New("usage: cmk -o json <verb> <noun> key=value...")
+		return "", errors.New("usage: cmk -o json <verb> <noun> [key=value]")
 	}
 	name := strings.ToLower(args[2] + args[3])
 	command, known := apis()[name]
