@@ -55,8 +55,8 @@ func unpack(args []string) (request, error) {
 		if !ok || key == "" {
 			return req, &apiError{code: errMalformed, text: fmt.Sprintf("argument %q is not key=value", kv)}
 		}
-		if !strings.Contains(key, "[") {
-			req.scalars[strings.ToLower(key)] = value
+		if strings.Count(key, "[") <= 1 && strings.Index(key, "[") <= 0 {
+			req.scalars[strings.ToLower(key)] = value // no '[' after the first character: a plain parameter
 			continue
 		}
 		name, index, field, err := unpackKey(key)
@@ -79,7 +79,7 @@ func unpackKey(key string) (name string, index int, field string, err error) {
 	malformed := &apiError{code: errMalformed, text: "Unable to decode parameter " + key +
 		"; if specifying an object array, please use parameter[index].field=XXX, e.g. userGroupList[0].group=httpGroup"}
 	start, end := strings.Index(key, "["), strings.Index(key, "]")
-	if start != strings.LastIndex(key, "[") || start == 0 || end < start || end != strings.LastIndex(key, "]") {
+	if start != strings.LastIndex(key, "[") || end < start || end != strings.LastIndex(key, "]") {
 		return "", 0, "", malformed
 	}
 	dot := strings.Index(key, ".")
