@@ -1,9 +1,18 @@
 // Package testenv starts a real kube-apiserver and etcd (controller-runtime's envtest) with the KubeVirt, CDI and
-// instancetype CRDs installed, for unit tests, the demo and e2e tests.
+// instancetype CRDs installed and KubeVirt's own admission webhooks in front of them, for unit tests, the demo and
+// e2e tests.
 //
-// envtest has no controllers, no garbage collector, no webhooks and no aggregated APIs: objects are stored and
+// Every create and update of a KubeVirt object goes through virt-api's mutating and validating webhooks, KubeVirt
+// v1.8.0's own code built from the nested module test/upstream (cmd/kubevirt-webhooks, see UpstreamBinary), with
+// the cluster config read from a KubeVirt CR in namespace kubevirt (feature gates: DefaultFeatureGates). What
+// KubeVirt refuses is refused here, with its message, and what it defaults is defaulted. Options.NoAdmission turns
+// this off for tests that prove something else. The first Start on a machine builds the server (about 3 minutes on
+// 2 cores; cached afterwards).
+//
+// envtest has no controllers, no garbage collector and no aggregated APIs: objects are admitted, stored and
 // validated against their CRD schemas, and nothing else happens to them. Pair it with test/kubevirtsim to get
-// VirtualMachines that start.
+// VirtualMachines that start; it acts as virt-controller's service account (ControllerUser), which testenv creates
+// and binds to cluster-admin.
 //
 // Starting takes a few seconds, so share one Env per test package from TestMain:
 //
@@ -40,8 +49,15 @@ type Options struct {
 	// AssetsDir holds kube-apiserver and etcd. Default: $KUBEBUILDER_ASSETS, else what hack/envtest-assets.sh
 	// prints.
 	AssetsDir string
-	// AttachOutput copies the API server's and etcd's output to this process's stdout and stderr.
+	// AttachOutput copies the API server's, etcd's and the webhook server's output to this process's stdout and
+	// stderr.
 	AttachOutput bool
+	// NoAdmission leaves KubeVirt's admission webhooks out: objects are only checked against the CRD schemas, as
+	// before a KubeVirt was installed. For tests that prove something KubeVirt's webhooks would hide or refuse.
+	NoAdmission bool
+	// FeatureGates are the KubeVirt feature gates of the KubeVirt CR that KubeVirt's webhooks read. nil means
+	// DefaultFeatureGates; an empty slice means none, as in KubeVirt's release CR.
+	FeatureGates []string
 }
 
 // Env is a running API server. Config and Client act as the admin user (group system:masters).
@@ -53,8 +69,12 @@ type Env struct {
 	// Scheme holds the types listed at AddToScheme.
 	Scheme *runtime.Scheme
 
-	env *envtest.Environment
-	dir string // kubeconfig files; removed by Stop
+	// WebhooksReadyIn is how long KubeVirt's webhook server took to answer once started; 0 without admission.
+	WebhooksReadyIn time.Duration
+
+	env      *envtest.Environment
+	dir      string         // kubeconfig files and the webhook server's log; removed by Stop
+	webhooks *webhookServer // nil with Options.NoAdmission
 
 	mu    sync.Mutex
 	files int
@@ -63,8 +83,9 @@ type Env struct {
 	stopErr  error
 }
 
-// Start starts etcd and kube-apiserver and installs the CRDs. ctx bounds the search for the binaries (the script
-// may build them) and, when its deadline is close, the start of each process. Call Stop when done.
+// Start starts etcd and kube-apiserver, installs the CRDs and, unless opts.NoAdmission, KubeVirt's admission
+// webhooks and their server. ctx bounds the search for the binaries (the script and UpstreamBinary may build them)
+// and, when its deadline is close, the start of each process. Call Stop when done.
 func Start(ctx context.Context, opts Options) (*Env, error) {
 	root, rootErr := repoRoot()
 	crdDirs := opts.CRDDirs
@@ -82,26 +103,44 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	te := newEnvironment(ctx, opts, crdDirs, assets, scheme)
+	var webhooksBin string
+	var kv *kubeVirtManifests
+	if !opts.NoAdmission {
+		if webhooksBin, err = UpstreamBinary(ctx, webhooksCommand); err != nil {
+			return nil, err
+		}
+		gates := opts.FeatureGates
+		if gates == nil {
+			gates = DefaultFeatureGates
+		}
+		if kv, err = loadManifests(ctx, webhooksBin, gates); err != nil {
+			return nil, err
+		}
+	}
+	te := newEnvironment(ctx, opts, crdDirs, assets, scheme, kv)
 	cfg, err := te.Start()
 	if err != nil {
 		// envtest leaves the control plane running when, for example, a CRD fails to install.
 		return nil, errors.Join(fmt.Errorf("testenv: starting envtest with CRDs from %v: %w", crdDirs, err), te.Stop())
 	}
 	e := &Env{Config: cfg, Scheme: scheme, env: te}
-	if err := e.init(); err != nil {
+	if err := e.init(ctx, opts, webhooksBin, kv); err != nil {
 		return nil, errors.Join(err, e.Stop())
 	}
 	return e, nil
 }
 
-func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets string, scheme *runtime.Scheme) *envtest.Environment {
+func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets string, scheme *runtime.Scheme, kv *kubeVirtManifests) *envtest.Environment {
 	te := &envtest.Environment{
 		CRDDirectoryPaths:        crdDirs,
 		ErrorIfCRDPathMissing:    true,
 		Scheme:                   scheme,
 		BinaryAssetsDirectory:    assets,
 		AttachControlPlaneOutput: opts.AttachOutput,
+	}
+	if kv != nil {
+		te.CRDs = kv.crds
+		te.WebhookInstallOptions = webhookOptions(kv)
 	}
 	// Explicit paths win over $KUBEBUILDER_ASSETS, which envtest would otherwise prefer to the directory we chose.
 	te.ControlPlane.APIServer = &envtest.APIServer{Path: filepath.Join(assets, "kube-apiserver")}
@@ -113,7 +152,7 @@ func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets 
 	return te
 }
 
-func (e *Env) init() error {
+func (e *Env) init(ctx context.Context, opts Options, webhooksBin string, kv *kubeVirtManifests) error {
 	c, err := client.New(e.Config, client.Options{Scheme: e.Scheme})
 	if err != nil {
 		return fmt.Errorf("testenv: creating the client: %w", err)
@@ -122,7 +161,18 @@ func (e *Env) init() error {
 	if e.dir, err = os.MkdirTemp("", "testenv-kubeconfig-"); err != nil {
 		return fmt.Errorf("testenv: creating the kubeconfig directory: %w", err)
 	}
-	return nil
+	if err := e.installKubeVirtAccounts(ctx); err != nil {
+		return err
+	}
+	if kv == nil {
+		return nil
+	}
+	// The webhooks are registered already (envtest installs them) and fail closed, but none of them matches the
+	// namespace or the KubeVirt CR, which the server must read before it answers.
+	if err := e.installKubeVirtCR(ctx, kv.kubeVirt); err != nil {
+		return err
+	}
+	return e.startWebhookServer(ctx, webhooksBin, opts.AttachOutput)
 }
 
 // Stop stops the API server and etcd and removes the kubeconfig files KubeconfigFor wrote. It is safe to call
@@ -130,6 +180,12 @@ func (e *Env) init() error {
 func (e *Env) Stop() error {
 	e.stopOnce.Do(func() {
 		var errs []error
+		// The webhook server first: its informers would otherwise log the API server's disappearance.
+		if e.webhooks != nil {
+			if err := e.webhooks.stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := e.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("testenv: stopping envtest: %w", err))
 		}
@@ -143,20 +199,34 @@ func (e *Env) Stop() error {
 	return e.stopErr
 }
 
-// ForTest starts an Env for one test and stops it when the test ends. It fails the test if envtest cannot start.
+// ForTest starts an Env with the default Options for one test and stops it when the test ends. It fails the test
+// if envtest cannot start.
 func ForTest(t testing.TB) *Env {
 	t.Helper()
-	e, err := Start(t.Context(), Options{})
+	return ForTestWith(t, Options{})
+}
+
+// ForTestWith is ForTest with opts. When the test has failed, the end of the webhook server's log is logged
+// before the Env stops.
+func ForTestWith(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e, err := Start(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() && e.webhooks != nil {
+			t.Logf("testenv: KubeVirt's webhook server:\n%s", e.WebhookLog(logTailLines))
+		}
 		if err := e.Stop(); err != nil {
 			t.Errorf("testenv: %v", err)
 		}
 	})
 	return e
 }
+
+// logTailLines is how much of the webhook server's log a failed test shows.
+const logTailLines = 60
 
 // Main shares one Env between a package's tests: it starts it, hands it to use, runs the tests and stops it.
 // It returns the exit code for os.Exit; a failure to start is reported on stderr and exits 1.
@@ -168,11 +238,16 @@ func Main(m *testing.M, opts Options, use func(*Env)) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() {
-		if err := e.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
 	use(e)
-	return m.Run()
+	code := m.Run()
+	if code != 0 && e.webhooks != nil {
+		fmt.Fprintf(os.Stderr, "testenv: KubeVirt's webhook server:\n%s\n", e.WebhookLog(logTailLines))
+	}
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }

@@ -70,7 +70,9 @@ func buildUpstream(ctx context.Context, mod, name, bin string) error {
 	fmt.Fprintf(os.Stderr, "testenv: building %s from %s (KubeVirt's own code; minutes the first time)\n", name, upstreamDir)
 	tmp := bin + ".tmp"
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "./cmd/"+name)
+	// No -trimpath: the build then shares its cache with `go vet` and `go test` of the module (hack/test.sh), so a
+	// fresh machine compiles KubeVirt once, not twice.
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/"+name)
 	cmd.Dir = mod
 	// KubeVirt v1.8.0 pulls a github.com/rhobs module the checksum database does not list.
 	cmd.Env = append(os.Environ(), "GONOSUMDB=github.com/rhobs", "GOWORK=off")
@@ -82,17 +84,35 @@ func buildUpstream(ctx context.Context, mod, name, bin string) error {
 	if err := os.Rename(tmp, bin); err != nil {
 		return fmt.Errorf("testenv: %w", err)
 	}
+	pruneUpstream(filepath.Dir(bin), name, bin)
 	return nil
 }
 
-// hashTree hashes every regular file under dir (names and contents), in a stable order.
+// pruneUpstream removes the binaries of command name built from other versions of the module more than a day ago
+// (each is about 70 MB). Younger ones stay: another checkout of the repository may be using them.
+func pruneUpstream(dir, name, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, name+"-*"))
+	for _, p := range old {
+		if p == keep || strings.HasSuffix(p, ".tmp") {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// hashTree hashes what go build reads under dir (go.mod, go.sum and the Go files other than tests: names and
+// contents), in a stable order.
 func hashTree(dir string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() && !strings.HasSuffix(p, "_test.go") {
+		base := filepath.Base(p)
+		if d.Type().IsRegular() && (base == "go.mod" || base == "go.sum" ||
+			strings.HasSuffix(base, ".go") && !strings.HasSuffix(base, "_test.go")) {
 			files = append(files, p)
 		}
 		return nil

@@ -1,0 +1,330 @@
+package testenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	// KubeVirtNamespace is where the test environment "installs" KubeVirt, as its release manifests do: its
+	// service accounts, its KubeVirt CR and (for admission) the namespace virt-api's webhooks trust requests from.
+	KubeVirtNamespace = "kubevirt"
+	// ControllerServiceAccount and HandlerServiceAccount are virt-controller's and virt-handler's service accounts
+	// (kubevirt.io/kubevirt v1.8.0, pkg/virt-operator/resource/generate/components/serviceaccountnames.go).
+	ControllerServiceAccount = "kubevirt-controller"
+	HandlerServiceAccount    = "kubevirt-handler"
+	// ControllerUser is the user name virt-controller's requests carry. KubeVirt's webhooks let only KubeVirt's
+	// service accounts (pkg/virt-api/webhooks/serviceaccounts.go) create VMIs with reserved labels, change a VMI's
+	// spec or write its status: test/kubevirtsim acts as this user.
+	ControllerUser = "system:serviceaccount:" + KubeVirtNamespace + ":" + ControllerServiceAccount
+
+	// webhooksCommand is the test/upstream command that serves KubeVirt's webhooks.
+	webhooksCommand = "kubevirt-webhooks"
+)
+
+// DefaultFeatureGates are the KubeVirt feature gates in the test environment's KubeVirt CR unless
+// Options.FeatureGates says otherwise. KubeVirt's release CR enables none; the product's snapshot actions need
+// Snapshot (Beta in v1.8.0, so off unless listed: virt-api refuses VirtualMachineSnapshots and
+// VirtualMachineRestores without it, pkg/storage/admitters/vmsnapshot.go and vmrestore.go).
+var DefaultFeatureGates = []string{"Snapshot"}
+
+// kubeVirtManifests are the objects `kubevirt-webhooks manifests` prints.
+type kubeVirtManifests struct {
+	crds       []*extv1.CustomResourceDefinition
+	namespace  *corev1.Namespace
+	kubeVirt   *kubevirtv1.KubeVirt
+	mutating   []*admissionregistrationv1.MutatingWebhookConfiguration
+	validating []*admissionregistrationv1.ValidatingWebhookConfiguration
+}
+
+// loadManifests runs `bin manifests` and decodes what it prints.
+func loadManifests(ctx context.Context, bin string, featureGates []string) (*kubeVirtManifests, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "manifests", "-namespace", KubeVirtNamespace, "-feature-gates", strings.Join(featureGates, ","))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("testenv: %s manifests: %w: %s", webhooksCommand, err, tail(stderr.String(), 2000))
+	}
+	m := &kubeVirtManifests{}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(&stdout))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("testenv: reading %s manifests: %w", webhooksCommand, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		if err := m.add(doc); err != nil {
+			return nil, fmt.Errorf("testenv: decoding %s manifests: %w", webhooksCommand, err)
+		}
+	}
+	if m.namespace == nil || m.kubeVirt == nil || len(m.mutating) == 0 || len(m.validating) == 0 {
+		return nil, fmt.Errorf("testenv: %s manifests printed no namespace, KubeVirt CR or webhook configurations", webhooksCommand)
+	}
+	return m, nil
+}
+
+func (m *kubeVirtManifests) add(doc []byte) error {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		return err
+	}
+	var obj any
+	switch tm.Kind {
+	case "CustomResourceDefinition":
+		crd := &extv1.CustomResourceDefinition{}
+		m.crds, obj = append(m.crds, crd), crd
+	case "Namespace":
+		m.namespace = &corev1.Namespace{}
+		obj = m.namespace
+	case "KubeVirt":
+		m.kubeVirt = &kubevirtv1.KubeVirt{}
+		obj = m.kubeVirt
+	case "MutatingWebhookConfiguration":
+		c := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		m.mutating, obj = append(m.mutating, c), c
+	case "ValidatingWebhookConfiguration":
+		c := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		m.validating, obj = append(m.validating, c), c
+	default:
+		return fmt.Errorf("unexpected kind %q", tm.Kind)
+	}
+	return yaml.UnmarshalStrict(doc, obj)
+}
+
+// installKubeVirtAccounts creates KubeVirt's namespace and the service accounts of virt-controller and virt-handler,
+// bound to cluster-admin: envtest authorizes with RBAC only, and test/kubevirtsim acts as virt-controller. (KubeVirt's
+// own ClusterRoles are narrower; the simulator also does what CDI and the garbage collector do.)
+func (e *Env) installKubeVirtAccounts(ctx context.Context) error {
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: KubeVirtNamespace}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: KubeVirtNamespace, Name: ControllerServiceAccount}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: KubeVirtNamespace, Name: HandlerServiceAccount}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "testenv-kubevirt-cluster-admin"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects: []rbacv1.Subject{
+				{Kind: rbacv1.ServiceAccountKind, Namespace: KubeVirtNamespace, Name: ControllerServiceAccount},
+				{Kind: rbacv1.ServiceAccountKind, Namespace: KubeVirtNamespace, Name: HandlerServiceAccount},
+			},
+		},
+	}
+	for _, o := range objs {
+		if err := e.Client.Create(ctx, o); err != nil {
+			return fmt.Errorf("testenv: creating %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// installKubeVirtCR creates the KubeVirt CR and marks it Deployed, as virt-operator does once KubeVirt is up:
+// virt-api's cluster config ignores a CR without a phase (pkg/virt-config/configuration.go,
+// GetConfigFromKubeVirtCR, v1.8.0).
+func (e *Env) installKubeVirtCR(ctx context.Context, kv *kubevirtv1.KubeVirt) error {
+	kv = kv.DeepCopy()
+	kv.Status = kubevirtv1.KubeVirtStatus{}
+	if err := e.Client.Create(ctx, kv); err != nil {
+		return fmt.Errorf("testenv: creating the KubeVirt CR: %w", err)
+	}
+	kv.Status.Phase = kubevirtv1.KubeVirtPhaseDeployed
+	if err := e.Client.Status().Update(ctx, kv); err != nil {
+		return fmt.Errorf("testenv: marking the KubeVirt CR Deployed: %w", err)
+	}
+	return nil
+}
+
+// webhookServer is a running `kubevirt-webhooks serve`.
+type webhookServer struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	log   string // its stdout and stderr
+	done  chan struct{}
+	err   error // set when done is closed
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startWebhookServer starts bin serving KubeVirt's webhooks where envtest's WebhookInstallOptions pointed the API
+// server, and returns once it answers.
+func (e *Env) startWebhookServer(ctx context.Context, bin string, attach bool) error {
+	wo := &e.env.WebhookInstallOptions
+	kubeconfig := filepath.Join(e.dir, "kubevirt-webhooks.kubeconfig")
+	if err := e.WriteKubeconfig(kubeconfig); err != nil {
+		return err
+	}
+	logPath := filepath.Join(e.dir, "kubevirt-webhooks.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
+	cmd := exec.Command(bin, "serve", "-kubeconfig", kubeconfig, "-cert-dir", wo.LocalServingCertDir,
+		"-listen", addr, "-namespace", KubeVirtNamespace, "-stdin-eof")
+	var out io.Writer = logFile
+	if attach {
+		out = io.MultiWriter(logFile, os.Stderr)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// The server stops when this pipe closes, which also happens when the test process dies without calling Stop.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("testenv: starting %s: %w", bin, err)
+	}
+	s := &webhookServer{cmd: cmd, stdin: stdin, log: logPath, done: make(chan struct{})}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	e.webhooks = s
+	start := time.Now()
+	if err := s.waitReady(ctx, addr, wo.LocalServingCAData); err != nil {
+		return fmt.Errorf("testenv: KubeVirt's webhook server: %w\n%s", err, s.logTail(40))
+	}
+	e.WebhooksReadyIn = time.Since(start)
+	return nil
+}
+
+// waitReady polls the server's readiness path until it answers 200, the server exits, or a minute (the server's own
+// informer sync timeout) passes.
+func (s *webhookServer) waitReady(ctx context.Context, addr string, caPEM []byte) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return errors.New("envtest's webhook CA is not PEM")
+	}
+	hc := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+		Timeout:   time.Second,
+	}
+	defer hc.CloseIdleConnections()
+	url := "https://" + addr + "/readyz"
+	ctx, cancel := context.WithTimeout(ctx, 70*time.Second)
+	defer cancel()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		last = err
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited before answering: %v", s.err)
+		case <-ctx.Done():
+			return fmt.Errorf("no answer from %s: %w (last: %v)", url, ctx.Err(), last)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop asks the server to stop (SIGTERM, and its standard input closed) and kills it if it has not stopped in 10s.
+// A server that exited by itself before stop is an error: requests to the webhooks failed from then on.
+func (s *webhookServer) stop() error {
+	s.stopOnce.Do(func() {
+		select {
+		case <-s.done:
+			s.stopErr = fmt.Errorf("testenv: KubeVirt's webhook server exited while the tests ran: %v\n%s", s.err, s.logTail(40))
+			return
+		default:
+		}
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.stdin.Close()
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+			s.stopErr = fmt.Errorf("testenv: KubeVirt's webhook server did not stop in 10s; killed")
+			return
+		}
+		if s.err != nil {
+			s.stopErr = fmt.Errorf("testenv: KubeVirt's webhook server: %w\n%s", s.err, s.logTail(40))
+		}
+	})
+	return s.stopErr
+}
+
+// logTail returns the last n lines of the server's log.
+func (s *webhookServer) logTail(n int) string {
+	b, err := os.ReadFile(s.log)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("… (last %d of %d lines of %s)", n, len(lines), s.log)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// WebhookLog returns the last n lines of the output of KubeVirt's webhook server, for a failing test to show; ""
+// without admission. The log is removed by Stop.
+func (e *Env) WebhookLog(n int) string {
+	if e.webhooks == nil {
+		return ""
+	}
+	return e.webhooks.logTail(n)
+}
+
+// ControllerConfig returns a REST config that acts as virt-controller's service account (ControllerUser), by
+// impersonation from the admin user: what KubeVirt's webhooks accept only from KubeVirt itself.
+func (e *Env) ControllerConfig() *rest.Config {
+	cfg := rest.CopyConfig(e.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: ControllerUser}
+	return cfg
+}
+
+// webhookOptions points envtest at the webhook configurations; envtest fills in the serving host, port, certificate
+// directory and CA, and rewrites each webhook's Service to https://host:port/path.
+func webhookOptions(m *kubeVirtManifests) envtest.WebhookInstallOptions {
+	return envtest.WebhookInstallOptions{
+		MutatingWebhooks:   m.mutating,
+		ValidatingWebhooks: m.validating,
+	}
+}
