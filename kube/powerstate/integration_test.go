@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		var err error
-		if sim, err = kubevirtsim.Start(ctx, e.Config, kubevirtsim.Options{StartBackoff: 200 * time.Millisecond}); err != nil {
+		if sim, err = kubevirtsim.Start(ctx, e.Config, kubevirtsim.Options{}); err != nil {
 			panic(err)
 		}
 	}))

@@ -49,35 +49,3 @@ func removeVMICondition(vmi *kubevirtv1.VirtualMachineInstance, t kubevirtv1.Vir
 	}
 	vmi.Status.Conditions = conds
 }
-
-func vmCondition(vm *kubevirtv1.VirtualMachine, t kubevirtv1.VirtualMachineConditionType) *kubevirtv1.VirtualMachineCondition {
-	for i := range vm.Status.Conditions {
-		if vm.Status.Conditions[i].Type == t {
-			return &vm.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func setVMCondition(vm *kubevirtv1.VirtualMachine, cond kubevirtv1.VirtualMachineCondition) {
-	if c := vmCondition(vm, cond.Type); c != nil {
-		if c.Status != cond.Status || c.Reason != cond.Reason {
-			*c = cond
-		}
-		return
-	}
-	vm.Status.Conditions = append(vm.Status.Conditions, cond)
-}
-
-func removeVMCondition(vm *kubevirtv1.VirtualMachine, t kubevirtv1.VirtualMachineConditionType) {
-	conds := vm.Status.Conditions[:0]
-	for _, c := range vm.Status.Conditions {
-		if c.Type != t {
-			conds = append(conds, c)
-		}
-	}
-	if len(conds) == 0 {
-		conds = nil
-	}
-	vm.Status.Conditions = conds
-}

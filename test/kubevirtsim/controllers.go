@@ -27,16 +27,18 @@ func deletions() predicate.Funcs {
 	}
 }
 
-// setup registers one controller per kind and their informers, so that Start can wait for the caches.
+// setup registers one controller per kind and their informers, so that Start can wait for the caches. The
+// VirtualMachines themselves are KubeVirt's own VM controller's (upstream.go); the simulator only collects what a
+// deleted one leaves.
 func (s *Sim) setup(ctx context.Context, mgr manager.Manager) error {
-	vms := ctrl.NewControllerManagedBy(mgr).Named("kubevirtsim-vm").
+	gc := ctrl.NewControllerManagedBy(mgr).Named("kubevirtsim-gc").
 		For(&kubevirtv1.VirtualMachine{}).
 		Owns(&kubevirtv1.VirtualMachineInstance{})
 	if s.api.dataVolumes {
-		vms = vms.Owns(&cdiv1.DataVolume{})
+		gc = gc.Owns(&cdiv1.DataVolume{})
 	}
-	if err := vms.Complete(&vmReconciler{s}); err != nil {
-		return fmt.Errorf("kubevirtsim: VM controller: %w", err)
+	if err := gc.Complete(&gcReconciler{s}); err != nil {
+		return fmt.Errorf("kubevirtsim: garbage collector: %w", err)
 	}
 	err := ctrl.NewControllerManagedBy(mgr).Named("kubevirtsim-vmi").
 		For(&kubevirtv1.VirtualMachineInstance{}).

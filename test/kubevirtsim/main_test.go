@@ -35,9 +35,6 @@ func startSim(t *testing.T, opts kubevirtsim.Options) (*kubevirtsim.Sim, string)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sim-"}}
 	require.NoError(t, env.Client.Create(t.Context(), ns))
 	opts.Namespaces = []string{ns.Name}
-	if opts.StartBackoff == 0 {
-		opts.StartBackoff = 200 * time.Millisecond
-	}
 	opts.Logger = testr.NewWithOptions(t, testr.Options{LogTimestamp: true})
 	sim, err := kubevirtsim.Start(t.Context(), env.Config, opts)
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -27,6 +28,8 @@ const (
 	restoreFinalizer      = "snapshot.kubevirt.io/vmrestore-protection"
 	lastRestoreAnnotation = "restore.kubevirt.io/lastRestoreUID"
 	restoreNameAnnotation = "restore.kubevirt.io/name"
+	// annAllowClaimAdoption is what KubeVirt v1.8.0 puts on the DataVolumes it creates (pkg/storage/types/dv.go).
+	annAllowClaimAdoption = "cdi.kubevirt.io/allowClaimAdoption"
 
 	restoreCompleteEvent   = "VirtualMachineRestoreComplete"
 	restoreErrorEvent      = "VirtualMachineRestoreError"
@@ -558,4 +561,25 @@ func (r *restoreReconciler) finalizeRestore(ctx context.Context, restore *snapsh
 	}
 	controllerutil.RemoveFinalizer(cur, restoreFinalizer)
 	return r.client.Update(ctx, cur)
+}
+
+// newDataVolume is the DataVolume KubeVirt's VM controller makes from a template
+// (kubevirt.io/kubevirt@v1.8.0/pkg/virt-controller/watch/util/util.go, CreateDataVolumeManifest): labelled with
+// the VM's UID, marked for claim adoption, and controlled by the VM. A restore makes its DataVolumes so, ahead
+// of the controller.
+func newDataVolume(vm *kubevirtv1.VirtualMachine, t kubevirtv1.DataVolumeTemplateSpec) *cdiv1.DataVolume {
+	dv := &cdiv1.DataVolume{ObjectMeta: *t.ObjectMeta.DeepCopy(), Spec: *t.Spec.DeepCopy()}
+	dv.Namespace = vm.Namespace
+	dv.Labels = maps.Clone(t.Labels)
+	if dv.Labels == nil {
+		dv.Labels = map[string]string{}
+	}
+	dv.Labels[kubevirtv1.CreatedByLabel] = string(vm.UID)
+	dv.Annotations = maps.Clone(t.Annotations)
+	if dv.Annotations == nil {
+		dv.Annotations = map[string]string{}
+	}
+	dv.Annotations[annAllowClaimAdoption] = "true"
+	dv.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(vm, kubevirtv1.VirtualMachineGroupVersionKind)}
+	return dv
 }

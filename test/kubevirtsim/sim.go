@@ -22,6 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
 )
 
 // DefaultStepDelay is a pace that looks real in a demo. Tests usually leave Options.StepDelay at 0.
@@ -46,11 +48,6 @@ type Options struct {
 	// FailImagePull lists containerDisk images that never pull: a VMI using one stays in Scheduling with
 	// condition Synchronized=False (reason ErrImagePull), and its VM shows printableStatus ErrImagePull.
 	FailImagePull []string
-	// StartBackoff is the unit of the crash-loop back-off after a VMI fails before reaching Running; the n-th
-	// consecutive failure waits n²×StartBackoff, at most 5 minutes (KubeVirt: 10s, plus jitter, which the
-	// simulator leaves out). Default 10s. The retry time is stored in whole seconds, rounded up, so a wait
-	// lasts up to a second longer.
-	StartBackoff time.Duration
 	// Logger receives the controllers' logs. Default: discarded.
 	Logger logr.Logger
 }
@@ -64,9 +61,6 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.MigrationNodes) == 0 {
 		o.MigrationNodes = []string{o.NodeName, "sim-node-2"}
-	}
-	if o.StartBackoff <= 0 {
-		o.StartBackoff = 10 * time.Second
 	}
 	if o.Logger.GetSink() == nil {
 		o.Logger = logr.Discard()
@@ -84,8 +78,9 @@ const (
 	// launcher pod cannot pull a containerDisk; the VM shows printableStatus ErrImagePull.
 	FaultErrImagePull Fault = "ErrImagePull"
 	// FaultCrashLoop fails the VMI (phase Failed) after Scheduled, before it ever runs, as when virt-launcher
-	// crashes. Under Always, RerunOnFailure and Once the VM records status.startFailure and shows
-	// printableStatus CrashLoopBackOff while it waits to retry.
+	// crashes. Under Always, RerunOnFailure and Once KubeVirt's VM controller records status.startFailure and
+	// shows printableStatus CrashLoopBackOff while it waits to retry: n²×10 s plus up to half again at random
+	// for the n-th failure in a row, at most 5 minutes (vm.go, calculateStartBackoffTime).
 	FaultCrashLoop Fault = "CrashLoop"
 )
 
@@ -99,18 +94,32 @@ type Sim struct {
 	faults *faults
 	pokes  chan event.GenericEvent // requests a VMI reconcile when a fault changes
 
+	releaseController func() error // KubeVirt's VM controller, shared with other simulators of the API server
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
 }
 
-// Start starts the simulator against the API server at cfg and returns once its caches are in sync. It runs
-// until ctx is cancelled or Stop is called. cfg needs the KubeVirt CRDs; without the DataVolume CRD, VMs with
-// dataVolumeTemplates get a Failure condition. If cfg sets no QPS, the simulator uses 500 (burst 1000), so that
-// thousands of VMs are not throttled by client-go's default of 5.
+// Start starts KubeVirt's VM controller (or shares the one already running against the same API server, see
+// upstream.go) and the simulator against the API server at cfg, and returns once both have synced their
+// caches. It runs until ctx is cancelled or Stop is called; call Stop to stop the controller too. cfg needs the
+// KubeVirt CRDs (the kubevirts CRD is installed as virt-operator defines it where missing); without the
+// DataVolume CRD KubeVirt cannot create DataVolumes from templates. A first run builds the controller from
+// test/upstream, which takes minutes. If cfg sets no QPS, the simulator uses 500 (burst 1000), so that thousands
+// of VMs are not throttled by client-go's default of 5; the controller keeps KubeVirt's own 200 (burst 400).
 func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Sim, error) {
 	opts = opts.withDefaults()
 	cfg = rest.CopyConfig(cfg)
+	// Act as virt-controller's service account, as KubeVirt's controllers do: KubeVirt's webhooks keep a VMI's
+	// status, its spec and its reserved labels for KubeVirt's own service accounts (kubevirt.io/kubevirt v1.8.0,
+	// pkg/virt-api/webhooks/mutating-webhook/mutators/vmi-mutator.go and validating-webhook/admitters/
+	// vmi-create-admitter.go, vmi-update-admitter.go). cfg's user must be allowed to impersonate (testenv's admin
+	// is), and the service account needs RBAC (testenv binds it to cluster-admin). A cfg that impersonates already
+	// keeps its identity.
+	if cfg.Impersonate.UserName == "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: testenv.ControllerUser}
+	}
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 500, 1000
 	}
@@ -139,6 +148,9 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Sim, error) {
 	if err := s.setup(ctx, mgr); err != nil {
 		return nil, err
 	}
+	if s.releaseController, err = acquireController(ctx, cfg); err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	// client-go's informers log through the context; without a logger there, they would use
 	// controller-runtime's global one, which complains when it was never set.
@@ -147,6 +159,8 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Sim, error) {
 	go func() {
 		defer close(s.done)
 		s.err = mgr.Start(runCtx)
+		// KubeVirt's VM controller stops with the last simulator of its API server.
+		s.err = errors.Join(s.err, s.releaseController())
 	}()
 	if err := s.waitForCaches(ctx, mgr.GetCache()); err != nil {
 		return nil, errors.Join(err, s.Stop())

@@ -451,7 +451,7 @@ func TestErrImagePull(t *testing.T) {
 }
 
 func TestCrashLoopBackOff(t *testing.T) {
-	sim, ns := startSim(t, kubevirtsim.Options{StartBackoff: 300 * time.Millisecond})
+	sim, ns := startSim(t, kubevirtsim.Options{})
 	sim.SetFault(ns, "vm", kubevirtsim.FaultCrashLoop)
 	createVM(t, newVM(ns, "vm", kubevirtv1.RunStrategyAlways))
 	vm, _ := waitFor(t, ns, "vm", printable(kubevirtv1.VirtualMachineStatusCrashLoopBackOff))
