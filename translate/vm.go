@@ -17,8 +17,9 @@ import (
 )
 
 // VirtualMachine builds the VirtualMachine that runs the payload's Instance in namespace, started with
-// spec.RunStrategy. It checks what KubeVirt's admission webhook would reject, because envtest has none and a
-// real cluster's rejection would come too late to name the detail at fault.
+// spec.RunStrategy. It checks what KubeVirt's admission would reject, even where KubeVirt stores the VM and
+// refuses only its VMI, so that the answer names the detail at fault before anything is created
+// (test/admission runs KubeVirt's own webhooks over what it builds).
 func VirtualMachine(p *Payload, namespace string, spec Spec) (*kubevirtv1.VirtualMachine, error) {
 	if p.VM == nil {
 		return nil, errors.New("the payload has no cloudstack.vm.details: CloudStack sends them with create and start")
