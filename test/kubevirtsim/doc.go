@@ -1,23 +1,43 @@
-// Package kubevirtsim is a TEST DOUBLE for KubeVirt's virt-controller and virt-handler (and the small part of CDI
-// and the Kubernetes garbage collector they rely on). It is not KubeVirt and runs no virtual machines.
+// Package kubevirtsim runs KubeVirt's own VirtualMachine controller against an API server that has no KubeVirt
+// (envtest), and stands in for the rest of KubeVirt that envtest cannot run: the node agent, CDI, the garbage
+// collector, and the snapshot, restore and migration controllers. It runs no virtual machines.
 //
-// envtest stores KubeVirt objects but runs nothing: a VirtualMachine never gets a VirtualMachineInstance and no
-// status is ever written. The simulator fills that gap in-process, against any API server with the KubeVirt
-// (and optionally CDI) CRDs installed, so that code driving VirtualMachines can be tested end to end. It follows
-// KubeVirt v1.9.0 as seen through the API:
+// # KubeVirt's code
 //
-//   - VirtualMachine controller: spec.runStrategy (Always, RerunOnFailure, Once, Manual, Halted) and the
-//     deprecated spec.running decide whether a VirtualMachineInstance exists; status.stateChangeRequests are
-//     honoured and cleared; the finalizer kubevirt.io/virtualMachineControllerFinalize is added and, on deletion,
-//     removed once the VMI is gone; spec.dataVolumeTemplates become DataVolumes before the VMI starts; an empty
-//     firmware UUID is filled in; status.printableStatus, ready, created, runStrategy, conditions,
-//     observedGeneration, desiredGeneration and startFailure (crash-loop back-off) are kept as KubeVirt keeps them.
-//   - VirtualMachineInstance controller and handler: a new VMI moves Pending → Scheduling → Scheduled → Running on
-//     node Options.NodeName with a Ready condition, interfaces (the spec's MACs, made-up IPs) and guest OS info. A
-//     deleted VMI shuts down (Succeeded, or Failed if it never ran) and its finalizers are removed.
-//   - DataVolume controller: a DataVolume moves Pending → ImportScheduled → ImportInProgress → Succeeded (100.0%).
-//   - Garbage collector: VMIs and DataVolumes whose controlling VirtualMachine is gone are deleted; foreground
-//     and orphan deletion of a VirtualMachine are honoured.
+// The VirtualMachine controller is KubeVirt v1.8.0's, unchanged: kubevirt.io/kubevirt/pkg/virt-controller/watch/vm
+// with the network, firmware and instancetype synchronizers it is built with, wired as virt-controller's
+// application.go wires it, built as the binary test/upstream/cmd/kubevirt-controller (KubeVirt cannot link into
+// this module) and started by Start against the same API server, as virt-controller's service account where the
+// caller's identity may impersonate it (testenv's admin may). One controller serves every namespace of an API
+// server; simulators of the same API server share it and the last one to stop stops it. Everything a VM's owner
+// sees of the VM is therefore KubeVirt's: the finalizer kubevirt.io/virtualMachineControllerFinalize, the API
+// version annotations, spec.runStrategy (and spec.running) deciding when a VMI is created or deleted,
+// status.stateChangeRequests, DataVolumes created from spec.dataVolumeTemplates before the VMI starts, the
+// firmware UUID written into the spec, ControllerRevisions of each start, status.printableStatus, ready, created,
+// runStrategy, conditions, observedGeneration, desiredGeneration, the crash-loop back-off (status.startFailure:
+// n²×10 s plus up to half again, at most 5 minutes), RestartRequired and the LiveUpdate rollout of CPU, memory,
+// affinity and volume changes, conflict retries and rate-limited requeues, and the Events it records (source
+// virtualmachine-controller). Its log goes nowhere unless $KUBEVIRTSIM_CONTROLLER_LOG names a file ("-" for
+// stderr); a failed start reports its end.
+//
+// Where test/testenv installs them, KubeVirt's own admission webhooks (virt-api's) default and validate VMs and VMIs
+// too: the simulator then writes VMIs as virt-controller's service account, the only identity those webhooks let
+// change a VMI's status.
+//
+// # What is simulated
+//
+// Each part follows KubeVirt v1.8.0 (or the Kubernetes or CDI component named) as seen through the API:
+//
+//   - virt-handler and the VMI controller (vmi_controller.go): a new VMI moves Pending → Scheduling → Scheduled →
+//     Running on node Options.NodeName, recording each phase in status.phaseTransitionTimestamps (KubeVirt's VM
+//     controller counts a VMI that never reached Running as a start failure), with a Ready condition, interfaces
+//     (the spec's MACs, made-up IPs) and guest OS info. A deleted VMI shuts down (Succeeded, or Failed if it never
+//     ran) and loses its own finalizers, and the VM controller's once no VM owns it
+//     (pkg/virt-controller/watch/vmi/lifecycle.go).
+//   - CDI's DataVolume controller (datavolumes.go): a DataVolume moves Pending → ImportScheduled →
+//     ImportInProgress → Succeeded (100.0%).
+//   - The Kubernetes garbage collector (gc.go, and the VMI and DataVolume controllers): dependents of a vanished VM
+//     (VMI, DataVolumes, ControllerRevisions) are deleted; Orphan and Foreground deletion of a VM are honoured.
 //   - VirtualMachineSnapshot controller (where the snapshot.kubevirt.io CRDs are installed): the source VM is
 //     locked (status.snapshotInProgress, finalizer snapshot.kubevirt.io/snapshot-source-protection), a
 //     VirtualMachineSnapshotContent records its spec and is ready at once, and the snapshot goes InProgress →
@@ -39,15 +59,16 @@
 //     DataVolume whose access modes lack ReadWriteMany, or a PVC).
 //   - Events: the snapshot, restore and migration controllers record core/v1 Events as KubeVirt's do.
 //
+// Options.Namespaces limits the simulated parts; KubeVirt's VM controller acts on every namespace, so a VM
+// elsewhere gets a VMI that never leaves its first phase (printableStatus Starting), as on a cluster without a
+// node to run it.
+//
 // Out-of-band events are injected with Sim.GuestShutdown, Sim.Crash, Sim.Pause, Sim.Unpause and Sim.SetFault (or
 // Options.FailImagePull).
 //
-// Not simulated: pods, nodes, scheduling constraints, hotplug, instancetypes and preferences, RestartRequired,
-// webhooks (defaults and validation; the migration admission's refusals, a non-migratable VMI or one already
-// migrating, become a Failed migration with the admission's message in a FailedMigration event), the
-// subresources.kubevirt.io API (start, stop, restart, pause, VNC: they return 404 in envtest; change
-// spec.runStrategy, write status.stateChangeRequests, or delete the VMI instead; test/virtapisim serves some),
-// DataVolume sources (every import succeeds), PVCs, VolumeSnapshots and volume restores, migration policies,
-// failed or aborted migrations in flight, garbage collection of restores owned by a deleted VM, adoption of
-// orphaned VMIs, and the VM and VMI lifecycle's own events.
+// Not simulated: pods, nodes, scheduling constraints, hotplug, the subresources.kubevirt.io API (start, stop,
+// restart, pause, VNC: they return 404 in envtest; change spec.runStrategy, write status.stateChangeRequests, or
+// delete the VMI instead; test/virtapisim serves some), DataVolume sources (every import succeeds), PVCs,
+// VolumeSnapshots and volume restores, migration policies, failed or aborted migrations in flight, and garbage
+// collection of restores owned by a deleted VM.
 package kubevirtsim
