@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -65,33 +67,76 @@ type kubeVirtManifests struct {
 	validating []*admissionregistrationv1.ValidatingWebhookConfiguration
 }
 
-// loadManifests runs `bin manifests` and decodes what it prints.
+// loadManifests returns what `bin manifests` prints for featureGates, decoded. The output is cached beside the
+// upstream binaries, keyed by the binary and the gates: printing it takes 3 s (KubeVirt's package initialisation
+// builds virt-api's OpenAPI definitions), as long as starting an API server.
 func loadManifests(ctx context.Context, bin string, featureGates []string) (*kubeVirtManifests, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "manifests", "-namespace", KubeVirtNamespace, "-feature-gates", strings.Join(featureGates, ","))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("testenv: %s manifests: %w: %s", webhooksCommand, err, tail(stderr.String(), 2000))
+	gates := strings.Join(featureGates, ",")
+	cached, err := manifestsCachePath(bin, gates)
+	if err != nil {
+		return nil, err
 	}
+	out, err := os.ReadFile(cached)
+	if err != nil {
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, "manifests", "-namespace", KubeVirtNamespace, "-feature-gates", gates)
+		cmd.Stderr = &stderr
+		if out, err = cmd.Output(); err != nil {
+			return nil, fmt.Errorf("testenv: %s manifests: %w: %s", webhooksCommand, err, tail(stderr.String(), 2000))
+		}
+		// Written whole or not at all: parallel test packages read it.
+		tmp := fmt.Sprintf("%s.%d.tmp", cached, os.Getpid())
+		if err := os.WriteFile(tmp, out, 0o644); err == nil {
+			_ = os.Rename(tmp, cached)
+		}
+	}
+	m, err := decodeManifests(out)
+	if err != nil {
+		_ = os.Remove(cached)
+		return nil, fmt.Errorf("testenv: decoding %s manifests: %w", webhooksCommand, err)
+	}
+	return m, nil
+}
+
+// manifestsCachePath names the cached output of bin's manifests for gates: bin's path, size and time (a prebuilt
+// binary from $UPSTREAM_KUBEVIRT_WEBHOOKS may be replaced in place) and the gates.
+func manifestsCachePath(bin, gates string) (string, error) {
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return "", fmt.Errorf("testenv: %w", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("testenv: no cache directory for the upstream manifests: %w", err)
+	}
+	dir := filepath.Join(cache, "cloudstack-kubevirt", "upstream")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("testenv: %w", err)
+	}
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s", bin, fi.Size(), fi.ModTime().UnixNano(), gates))
+	return filepath.Join(dir, webhooksCommand+"-manifests-"+hex.EncodeToString(h[:8])+".yaml"), nil
+}
+
+func decodeManifests(out []byte) (*kubeVirtManifests, error) {
 	m := &kubeVirtManifests{}
-	r := utilyaml.NewYAMLReader(bufio.NewReader(&stdout))
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
 	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("testenv: reading %s manifests: %w", webhooksCommand, err)
+			return nil, err
 		}
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
 		if err := m.add(doc); err != nil {
-			return nil, fmt.Errorf("testenv: decoding %s manifests: %w", webhooksCommand, err)
+			return nil, err
 		}
 	}
 	if m.namespace == nil || m.kubeVirt == nil || len(m.mutating) == 0 || len(m.validating) == 0 {
-		return nil, fmt.Errorf("testenv: %s manifests printed no namespace, KubeVirt CR or webhook configurations", webhooksCommand)
+		return nil, errors.New("no namespace, KubeVirt CR or webhook configurations")
 	}
 	return m, nil
 }
@@ -149,72 +194,149 @@ func (e *Env) installKubeVirtAccounts(ctx context.Context) error {
 	return nil
 }
 
-// installKubeVirtCR creates the KubeVirt CR and marks it Deployed, as virt-operator does once KubeVirt is up:
-// virt-api's cluster config ignores a CR without a phase (pkg/virt-config/configuration.go,
-// GetConfigFromKubeVirtCR, v1.8.0).
+// installKubeVirtCR creates the KubeVirt CR and then writes the status virt-operator gives it (kubevirt-webhooks
+// prints both), which the create drops: virt-api's cluster config ignores a CR without status.phase and takes the
+// default architecture from its status (pkg/virt-config/configuration.go, v1.8.0).
 func (e *Env) installKubeVirtCR(ctx context.Context, kv *kubevirtv1.KubeVirt) error {
+	if kv.Status.Phase == "" {
+		return fmt.Errorf("testenv: %s printed a KubeVirt CR without status.phase", webhooksCommand)
+	}
 	kv = kv.DeepCopy()
-	kv.Status = kubevirtv1.KubeVirtStatus{}
+	status := kv.Status
 	if err := e.Client.Create(ctx, kv); err != nil {
 		return fmt.Errorf("testenv: creating the KubeVirt CR: %w", err)
 	}
-	kv.Status.Phase = kubevirtv1.KubeVirtPhaseDeployed
+	kv.Status = status
 	if err := e.Client.Status().Update(ctx, kv); err != nil {
-		return fmt.Errorf("testenv: marking the KubeVirt CR Deployed: %w", err)
+		return fmt.Errorf("testenv: writing the KubeVirt CR's status: %w", err)
 	}
 	return nil
 }
 
+// admission is KubeVirt's admission for one Env: what `kubevirt-webhooks manifests` printed, envtest's options for
+// installing the webhook configurations, and the server.
+type admission struct {
+	manifests *kubeVirtManifests
+	options   envtest.WebhookInstallOptions
+	server    *webhookServer
+}
+
+// startAdmission builds (or reuses) kubevirt-webhooks, starts its server and loads the manifests, before the API
+// server starts: the server spends its first 3 s in KubeVirt's package initialisation, which so overlaps envtest's
+// start, and then waits for the kubeconfig that startWebhooks writes into dir once the API server is up.
+func startAdmission(ctx context.Context, opts Options, dir string) (a *admission, err error) {
+	bin, err := UpstreamBinary(ctx, webhooksCommand)
+	if err != nil {
+		return nil, err
+	}
+	a = &admission{}
+	// The serving address and certificates, made before the API server starts so that the server can start first.
+	if err := a.options.PrepWithoutInstalling(); err != nil {
+		return nil, fmt.Errorf("testenv: preparing the webhooks' address and certificates: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, a.stop())
+		}
+	}()
+	if a.server, err = startWebhookServer(bin, &a.options, dir, opts.AttachOutput); err != nil {
+		return nil, err
+	}
+	gates := opts.FeatureGates
+	if gates == nil {
+		gates = DefaultFeatureGates
+	}
+	if a.manifests, err = loadManifests(ctx, bin, gates); err != nil {
+		return nil, err
+	}
+	// envtest points each webhook's Service at https://host:port/ + path (envtest/webhook.go, updateClientConfig).
+	a.options.MutatingWebhooks = a.manifests.mutating
+	a.options.ValidatingWebhooks = a.manifests.validating
+	if err := a.options.ModifyWebhookDefinitions(); err != nil {
+		return nil, fmt.Errorf("testenv: pointing the webhooks at their server: %w", err)
+	}
+	return a, nil
+}
+
+// stop stops the server, if started, and removes the webhooks' certificates.
+func (a *admission) stop() error {
+	var errs []error
+	if a.server != nil {
+		errs = append(errs, a.server.stop())
+	}
+	return errors.Join(append(errs, a.options.Cleanup())...)
+}
+
 // webhookServer is a running `kubevirt-webhooks serve`.
 type webhookServer struct {
-	cmd   *exec.Cmd
-	stdin io.Closer
-	log   string // its stdout and stderr
-	done  chan struct{}
-	err   error // set when done is closed
+	cmd        *exec.Cmd
+	stdin      io.Closer
+	addr       string
+	kubeconfig string // where it waits for its kubeconfig
+	log        string // its stdout and stderr
+	done       chan struct{}
+	err        error // set when done is closed
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
-// startWebhookServer starts bin serving KubeVirt's webhooks where envtest's WebhookInstallOptions pointed the API
-// server, and returns once it answers.
-func (e *Env) startWebhookServer(ctx context.Context, bin string, attach bool) error {
-	wo := &e.env.WebhookInstallOptions
-	kubeconfig := filepath.Join(e.dir, "kubevirt-webhooks.kubeconfig")
-	if err := e.WriteKubeconfig(kubeconfig); err != nil {
-		return err
+// startWebhookServer starts bin serving KubeVirt's webhooks at the address and with the certificates of wo. It
+// waits for its kubeconfig in dir.
+func startWebhookServer(bin string, wo *envtest.WebhookInstallOptions, dir string, attach bool) (*webhookServer, error) {
+	s := &webhookServer{
+		addr:       net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)),
+		kubeconfig: filepath.Join(dir, "kubevirt-webhooks.kubeconfig"),
+		log:        filepath.Join(dir, "kubevirt-webhooks.log"),
+		done:       make(chan struct{}),
 	}
-	logPath := filepath.Join(e.dir, "kubevirt-webhooks.log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(s.log)
 	if err != nil {
-		return fmt.Errorf("testenv: %w", err)
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
 	defer logFile.Close() // the child has its own descriptor
-	addr := net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort))
-	cmd := exec.Command(bin, "serve", "-kubeconfig", kubeconfig, "-cert-dir", wo.LocalServingCertDir,
-		"-listen", addr, "-namespace", KubeVirtNamespace, "-stdin-eof")
+	s.cmd = exec.Command(bin, "serve", "-kubeconfig", s.kubeconfig, "-wait-kubeconfig", "-cert-dir", wo.LocalServingCertDir,
+		"-listen", s.addr, "-namespace", KubeVirtNamespace, "-stdin-eof")
 	var out io.Writer = logFile
 	if attach {
 		out = io.MultiWriter(logFile, os.Stderr)
 	}
-	cmd.Stdout, cmd.Stderr = out, out
+	s.cmd.Stdout, s.cmd.Stderr = out, out
 	// The server stops when this pipe closes, which also happens when the test process dies without calling Stop.
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return fmt.Errorf("testenv: %w", err)
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("testenv: starting %s: %w", bin, err)
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testenv: starting %s: %w", bin, err)
 	}
-	s := &webhookServer{cmd: cmd, stdin: stdin, log: logPath, done: make(chan struct{})}
 	go func() {
-		s.err = cmd.Wait()
+		s.err = s.cmd.Wait()
 		close(s.done)
 	}()
-	e.webhooks = s
+	return s, nil
+}
+
+// startWebhooks registers the webhook configurations, installs what the webhook server reads (the KubeVirt CR),
+// hands the server its kubeconfig and waits until it answers. The webhooks fail closed, but none of them matches
+// the namespace or the KubeVirt CR.
+func (e *Env) startWebhooks(ctx context.Context) error {
+	// Prepared already (startAdmission): Install only creates the configurations and waits until they are served.
+	if err := e.admission.options.Install(e.Config); err != nil {
+		return fmt.Errorf("testenv: installing KubeVirt's webhook configurations: %w", err)
+	}
+	if err := e.installKubeVirtCR(ctx, e.admission.manifests.kubeVirt); err != nil {
+		return err
+	}
+	s := e.admission.server
+	tmp := s.kubeconfig + ".tmp"
+	if err := e.WriteKubeconfig(tmp); err != nil {
+		return err
+	}
 	start := time.Now()
-	if err := s.waitReady(ctx, addr, wo.LocalServingCAData); err != nil {
+	if err := os.Rename(tmp, s.kubeconfig); err != nil { // the server must not read half a file
+		return fmt.Errorf("testenv: %w", err)
+	}
+	if err := s.waitReady(ctx, e.admission.options.LocalServingCAData); err != nil {
 		return fmt.Errorf("testenv: KubeVirt's webhook server: %w\n%s", err, s.logTail(40))
 	}
 	e.WebhooksReadyIn = time.Since(start)
@@ -223,7 +345,7 @@ func (e *Env) startWebhookServer(ctx context.Context, bin string, attach bool) e
 
 // waitReady polls the server's readiness path until it answers 200, the server exits, or a minute (the server's own
 // informer sync timeout) passes.
-func (s *webhookServer) waitReady(ctx context.Context, addr string, caPEM []byte) error {
+func (s *webhookServer) waitReady(ctx context.Context, caPEM []byte) error {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return errors.New("envtest's webhook CA is not PEM")
@@ -233,7 +355,7 @@ func (s *webhookServer) waitReady(ctx context.Context, addr string, caPEM []byte
 		Timeout:   time.Second,
 	}
 	defer hc.CloseIdleConnections()
-	url := "https://" + addr + "/readyz"
+	url := "https://" + s.addr + "/readyz"
 	ctx, cancel := context.WithTimeout(ctx, 70*time.Second)
 	defer cancel()
 	tick := time.NewTicker(25 * time.Millisecond)
@@ -306,10 +428,10 @@ func (s *webhookServer) logTail(n int) string {
 // WebhookLog returns the last n lines of the output of KubeVirt's webhook server, for a failing test to show; ""
 // without admission. The log is removed by Stop.
 func (e *Env) WebhookLog(n int) string {
-	if e.webhooks == nil {
+	if e.admission == nil {
 		return ""
 	}
-	return e.webhooks.logTail(n)
+	return e.admission.server.logTail(n)
 }
 
 // ControllerConfig returns a REST config that acts as virt-controller's service account (ControllerUser), by
@@ -318,13 +440,4 @@ func (e *Env) ControllerConfig() *rest.Config {
 	cfg := rest.CopyConfig(e.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: ControllerUser}
 	return cfg
-}
-
-// webhookOptions points envtest at the webhook configurations; envtest fills in the serving host, port, certificate
-// directory and CA, and rewrites each webhook's Service to https://host:port/path.
-func webhookOptions(m *kubeVirtManifests) envtest.WebhookInstallOptions {
-	return envtest.WebhookInstallOptions{
-		MutatingWebhooks:   m.mutating,
-		ValidatingWebhooks: m.validating,
-	}
 }

@@ -69,12 +69,13 @@ type Env struct {
 	// Scheme holds the types listed at AddToScheme.
 	Scheme *runtime.Scheme
 
-	// WebhooksReadyIn is how long KubeVirt's webhook server took to answer once started; 0 without admission.
+	// WebhooksReadyIn is how long KubeVirt's webhook server took to answer once the API server was up (its informers'
+	// sync); 0 without admission.
 	WebhooksReadyIn time.Duration
 
-	env      *envtest.Environment
-	dir      string         // kubeconfig files and the webhook server's log; removed by Stop
-	webhooks *webhookServer // nil with Options.NoAdmission
+	env       *envtest.Environment
+	dir       string     // kubeconfig files and the webhook server's log; removed by Stop
+	admission *admission // nil with Options.NoAdmission
 
 	mu    sync.Mutex
 	files int
@@ -103,34 +104,28 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	var webhooksBin string
-	var kv *kubeVirtManifests
-	if !opts.NoAdmission {
-		if webhooksBin, err = UpstreamBinary(ctx, webhooksCommand); err != nil {
-			return nil, err
-		}
-		gates := opts.FeatureGates
-		if gates == nil {
-			gates = DefaultFeatureGates
-		}
-		if kv, err = loadManifests(ctx, webhooksBin, gates); err != nil {
-			return nil, err
-		}
-	}
-	te := newEnvironment(ctx, opts, crdDirs, assets, scheme, kv)
-	cfg, err := te.Start()
+	dir, err := os.MkdirTemp("", "testenv-")
 	if err != nil {
-		// envtest leaves the control plane running when, for example, a CRD fails to install.
-		return nil, errors.Join(fmt.Errorf("testenv: starting envtest with CRDs from %v: %w", crdDirs, err), te.Stop())
+		return nil, fmt.Errorf("testenv: creating the kubeconfig directory: %w", err)
 	}
-	e := &Env{Config: cfg, Scheme: scheme, env: te}
-	if err := e.init(ctx, opts, webhooksBin, kv); err != nil {
+	e := &Env{Scheme: scheme, dir: dir}
+	if !opts.NoAdmission {
+		if e.admission, err = startAdmission(ctx, opts, dir); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
+		}
+	}
+	e.env = newEnvironment(ctx, opts, crdDirs, assets, scheme, e.admission)
+	if e.Config, err = e.env.Start(); err != nil {
+		// envtest leaves the control plane running when, for example, a CRD fails to install.
+		return nil, errors.Join(fmt.Errorf("testenv: starting envtest with CRDs from %v: %w", crdDirs, err), e.Stop())
+	}
+	if err := e.init(ctx); err != nil {
 		return nil, errors.Join(err, e.Stop())
 	}
 	return e, nil
 }
 
-func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets string, scheme *runtime.Scheme, kv *kubeVirtManifests) *envtest.Environment {
+func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets string, scheme *runtime.Scheme, a *admission) *envtest.Environment {
 	te := &envtest.Environment{
 		CRDDirectoryPaths:        crdDirs,
 		ErrorIfCRDPathMissing:    true,
@@ -138,9 +133,10 @@ func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets 
 		BinaryAssetsDirectory:    assets,
 		AttachControlPlaneOutput: opts.AttachOutput,
 	}
-	if kv != nil {
-		te.CRDs = kv.crds
-		te.WebhookInstallOptions = webhookOptions(kv)
+	if a != nil {
+		// The webhook configurations are not envtest's to install: its Start would make new certificates for them,
+		// and the server (started already, see startAdmission) has the old ones. startWebhooks installs them.
+		te.CRDs = a.manifests.crds
 	}
 	// Explicit paths win over $KUBEBUILDER_ASSETS, which envtest would otherwise prefer to the directory we chose.
 	te.ControlPlane.APIServer = &envtest.APIServer{Path: filepath.Join(assets, "kube-apiserver")}
@@ -152,27 +148,19 @@ func newEnvironment(ctx context.Context, opts Options, crdDirs []string, assets 
 	return te
 }
 
-func (e *Env) init(ctx context.Context, opts Options, webhooksBin string, kv *kubeVirtManifests) error {
+func (e *Env) init(ctx context.Context) error {
 	c, err := client.New(e.Config, client.Options{Scheme: e.Scheme})
 	if err != nil {
 		return fmt.Errorf("testenv: creating the client: %w", err)
 	}
 	e.Client = c
-	if e.dir, err = os.MkdirTemp("", "testenv-kubeconfig-"); err != nil {
-		return fmt.Errorf("testenv: creating the kubeconfig directory: %w", err)
-	}
 	if err := e.installKubeVirtAccounts(ctx); err != nil {
 		return err
 	}
-	if kv == nil {
+	if e.admission == nil {
 		return nil
 	}
-	// The webhooks are registered already (envtest installs them) and fail closed, but none of them matches the
-	// namespace or the KubeVirt CR, which the server must read before it answers.
-	if err := e.installKubeVirtCR(ctx, kv.kubeVirt); err != nil {
-		return err
-	}
-	return e.startWebhookServer(ctx, webhooksBin, opts.AttachOutput)
+	return e.startWebhooks(ctx)
 }
 
 // Stop stops the API server and etcd and removes the kubeconfig files KubeconfigFor wrote. It is safe to call
@@ -181,8 +169,8 @@ func (e *Env) Stop() error {
 	e.stopOnce.Do(func() {
 		var errs []error
 		// The webhook server first: its informers would otherwise log the API server's disappearance.
-		if e.webhooks != nil {
-			if err := e.webhooks.stop(); err != nil {
+		if e.admission != nil {
+			if err := e.admission.stop(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -215,7 +203,7 @@ func ForTestWith(t testing.TB, opts Options) *Env {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() && e.webhooks != nil {
+		if t.Failed() && e.admission != nil {
 			t.Logf("testenv: KubeVirt's webhook server:\n%s", e.WebhookLog(logTailLines))
 		}
 		if err := e.Stop(); err != nil {
@@ -240,7 +228,7 @@ func Main(m *testing.M, opts Options, use func(*Env)) int {
 	}
 	use(e)
 	code := m.Run()
-	if code != 0 && e.webhooks != nil {
+	if code != 0 && e.admission != nil {
 		fmt.Fprintf(os.Stderr, "testenv: KubeVirt's webhook server:\n%s\n", e.WebhookLog(logTailLines))
 	}
 	if err := e.Stop(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kubevirt.io/kubevirt/pkg/virt-operator/resource/generate/components"
+	operatorutil "kubevirt.io/kubevirt/pkg/virt-operator/util"
 )
 
 // DefaultNamespace is where KubeVirt is installed, as in its release manifests; the cluster config reads the KubeVirt
@@ -26,9 +27,10 @@ type Manifests struct {
 	CRDs []*extv1.CustomResourceDefinition
 	// Namespace is KubeVirt's install namespace.
 	Namespace *corev1.Namespace
-	// KubeVirt is the default KubeVirt CR. Its status is empty: whoever creates it must set status.phase (virt-operator
-	// writes Deployed), because virtconfig.ClusterConfig ignores a KubeVirt CR without a phase
-	// (pkg/virt-config/configuration.go, GetConfigFromKubeVirtCR, v1.8.0).
+	// KubeVirt is the default KubeVirt CR, with the status virt-operator gives it once KubeVirt is installed. The
+	// status subresource drops it on create: whoever creates the CR must write it after, because the cluster config
+	// ignores a KubeVirt CR without status.phase and takes the default architecture from status
+	// (pkg/virt-config/configuration.go, GetConfigFromKubeVirtCR and setConfigFromKubeVirt, v1.8.0).
 	KubeVirt *v1.KubeVirt
 	// Mutating and Validating are virt-api's webhook configurations as virt-operator generates them, keeping only the
 	// webhooks this package serves. Their clientConfig names virt-api's Service; the caller points them at Serve's
@@ -80,12 +82,14 @@ func webhookPath(cc admissionregistrationv1.WebhookClientConfig) string {
 }
 
 // defaultKubeVirt is KubeVirt's release CR, manifests/generated/kubevirt-cr.yaml.in (v1.8.0), as `kubectl create -f
-// kubevirt-cr.yaml` installs it: no configuration beyond the feature gates.
+// kubevirt-cr.yaml` installs it: no configuration beyond the feature gates. Its status is what virt-operator
+// writes (pkg/virt-operator/kubevirt.go, syncDeployment): the default architecture, its own GOARCH, and the phase
+// Deployed once every component is ready.
 func defaultKubeVirt(namespace string, featureGates []string) *v1.KubeVirt {
 	if featureGates == nil {
 		featureGates = []string{} // the template writes `featureGates: []`
 	}
-	return &v1.KubeVirt{
+	kv := &v1.KubeVirt{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1.GroupVersion.String(), Kind: "KubeVirt"},
 		ObjectMeta: metav1.ObjectMeta{Name: "kubevirt", Namespace: namespace},
 		Spec: v1.KubeVirtSpec{
@@ -99,6 +103,9 @@ func defaultKubeVirt(namespace string, featureGates []string) *v1.KubeVirt {
 			WorkloadUpdateStrategy: v1.KubeVirtWorkloadUpdateStrategy{},
 		},
 	}
+	operatorutil.SetDefaultArchitecture(kv)
+	kv.Status.Phase = v1.KubeVirtPhaseDeployed
+	return kv
 }
 
 // YAML renders the manifests as one YAML stream, one object per document, in creation order.

@@ -42,10 +42,11 @@ type Server struct {
 	serviceAccounts map[string]struct{}
 }
 
-// New connects to the API server at cfg as virt-api does, starts the informers the webhooks read and waits until
-// they have synced or ctx ends. The KubeVirt CRD must be installed (the cluster config reads the KubeVirt CR in
-// namespace); kinds whose CRDs a test environment lacks get empty stand-in informers.
-func New(ctx context.Context, cfg *rest.Config, namespace string) (*Server, error) {
+// New connects to the API server at cfg as virt-api does, starts the informers the webhooks read, which run until
+// ctx ends, and waits until they have synced, at most syncTimeout. The KubeVirt CRD must be installed (the cluster
+// config reads the KubeVirt CR in namespace); kinds whose CRDs a test environment lacks get empty stand-in
+// informers.
+func New(ctx context.Context, cfg *rest.Config, namespace string, syncTimeout time.Duration) (*Server, error) {
 	cfg = rest.CopyConfig(cfg)
 	// virt-api's own client limits (pkg/virt-api/api.go, Execute): the webhooks read through this client.
 	cfg.QPS, cfg.Burst = virtconfig.DefaultVirtAPIQPS, virtconfig.DefaultVirtAPIBurst
@@ -54,6 +55,8 @@ func New(ctx context.Context, cfg *rest.Config, namespace string) (*Server, erro
 		return nil, fmt.Errorf("creating the KubeVirt client: %w", err)
 	}
 	stop := ctx.Done()
+	syncCtx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
 
 	// As virtAPIApp.Run: KubeVirt's informer factory, first the informers the cluster config needs, then the
 	// DataSource informer, which depends on whether CDI's DataSource CRD is installed.
@@ -72,7 +75,7 @@ func New(ctx context.Context, cfg *rest.Config, namespace string) (*Server, erro
 	go vmBackupInformer.Run(stop)
 
 	factory.Start(stop)
-	if err := waitForSync(ctx, map[string]cache.SharedIndexInformer{
+	if err := waitForSync(syncCtx, map[string]cache.SharedIndexInformer{
 		"kubevirts":                     kubeVirtInformer,
 		"customresourcedefinitions":     crdInformer,
 		"virtualmachinerestores":        vmRestoreInformer,
@@ -94,7 +97,7 @@ func New(ctx context.Context, cfg *rest.Config, namespace string) (*Server, erro
 		dataSourceInformer = factory.DummyDataSource()
 	}
 	factory.Start(stop)
-	if err := waitForSync(ctx, map[string]cache.SharedIndexInformer{"datasources": dataSourceInformer}); err != nil {
+	if err := waitForSync(syncCtx, map[string]cache.SharedIndexInformer{"datasources": dataSourceInformer}); err != nil {
 		return nil, err
 	}
 	if clusterConfig.GetConfigFromKubeVirtCR() == nil {
