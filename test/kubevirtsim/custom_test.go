@@ -245,25 +245,29 @@ func TestRestoreOfARunningVM(t *testing.T) {
 			check(c, r)
 		}, 20*time.Second, 20*time.Millisecond)
 	}
+	// KubeVirt's admission refuses a restore while another of the same target is not complete, a failed one too
+	// (pkg/storage/admitters/vmrestore.go, "VirtualMachineRestore %q in progress"): each case deletes its restore
+	// and waits until the restore controller has released it.
+	deleteRestore := func(name string) {
+		r := &snapshotv1.VirtualMachineRestore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		require.NoError(t, env.Client.Delete(t.Context(), r))
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(r), &snapshotv1.VirtualMachineRestore{})
+			assert.True(c, apierrors.IsNotFound(err), "restore %s still exists: %v", name, err)
+		}, 20*time.Second, 20*time.Millisecond)
+	}
 	t.Run("the default policy waits for the VM to stop", func(t *testing.T) {
 		restoreState("wait", nil, func(c *assert.CollectT, r *snapshotv1.VirtualMachineRestore) {
 			assert.Contains(c, snapshotCondition(r.Status.Conditions, snapshotv1.ConditionProgressing).Reason, "Waiting for target VM to be powered off")
 			assert.False(c, ptr.Deref(r.Status.Complete, true))
 		})
-		wait := &snapshotv1.VirtualMachineRestore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wait"}}
-		require.NoError(t, env.Client.Delete(t.Context(), wait))
-		// KubeVirt's admission refuses a restore while another of the same target exists unfinished
-		// (pkg/storage/admitters/vmrestore.go, "VirtualMachineRestore %q in progress"): wait until its finalizer
-		// is released and it is gone.
-		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(wait), &snapshotv1.VirtualMachineRestore{})
-			assert.True(c, apierrors.IsNotFound(err), "restore wait still exists: %v", err)
-		}, 20*time.Second, 20*time.Millisecond)
+		deleteRestore("wait")
 	})
 	t.Run("FailImmediate fails", func(t *testing.T) {
 		restoreState("fail", ptr.To(snapshotv1.VirtualMachineRestoreFailImmediate), func(c *assert.CollectT, r *snapshotv1.VirtualMachineRestore) {
 			assert.Equal(c, "Restore target VMI must be powered off before restore operation", snapshotCondition(r.Status.Conditions, snapshotv1.ConditionFailure).Reason)
 		})
+		deleteRestore("fail")
 	})
 	t.Run("StopTarget stops the VM and restores", func(t *testing.T) {
 		restoreState("stop", ptr.To(snapshotv1.VirtualMachineRestoreStopTarget), func(c *assert.CollectT, r *snapshotv1.VirtualMachineRestore) {
