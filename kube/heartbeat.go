@@ -23,7 +23,13 @@ type Heartbeat struct {
 	Namespaces []string // empty: every namespace
 }
 
-// HeartbeatFromLease reads a heartbeat Lease.
+// MaxHeartbeatDuration caps how long one renewal of the heartbeat Lease is trusted, whatever the Lease claims.
+// Anyone who may write Leases in the reconciler's namespace could otherwise set a duration of years, and the
+// labels would count as current long after the reconciler stopped keeping them. The reconciler refuses a
+// --heartbeat-duration above it, so the cap never shortens a genuine heartbeat.
+const MaxHeartbeatDuration = time.Minute
+
+// HeartbeatFromLease reads a heartbeat Lease. Its duration is capped at MaxHeartbeatDuration.
 func HeartbeatFromLease(l *coordinationv1.Lease) Heartbeat {
 	h := Heartbeat{}
 	if l.Spec.HolderIdentity != nil {
@@ -33,7 +39,7 @@ func HeartbeatFromLease(l *coordinationv1.Lease) Heartbeat {
 		h.Renewed = l.Spec.RenewTime.Time
 	}
 	if l.Spec.LeaseDurationSeconds != nil {
-		h.Duration = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+		h.Duration = min(time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second, MaxHeartbeatDuration)
 	}
 	if ns := l.Annotations[translate.AnnotationHeartbeatNamespaces]; ns != "" {
 		h.Namespaces = strings.Split(ns, ",")

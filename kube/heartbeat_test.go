@@ -36,6 +36,35 @@ func TestHeartbeatFreshAt(t *testing.T) {
 	}
 }
 
+// A Lease that claims a long duration, as one forged by whoever may write Leases in the reconciler's namespace
+// would, vouches for the labels no longer than MaxHeartbeatDuration after its last renewal.
+func TestHeartbeatFromLeaseCapsTheDuration(t *testing.T) {
+	renewed := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		seconds   int32
+		want      time.Duration
+		freshAt   time.Duration // after the renewal
+		wantFresh bool
+	}{
+		{name: "the reconciler's default", seconds: 10, want: 10 * time.Second, freshAt: 5 * time.Second, wantFresh: true},
+		{name: "at the cap", seconds: 60, want: MaxHeartbeatDuration, freshAt: 30 * time.Second, wantFresh: true},
+		{name: "a year, read as the cap", seconds: 365 * 24 * 3600, want: MaxHeartbeatDuration, freshAt: 30 * time.Second, wantFresh: true},
+		{name: "a year, stale after the cap", seconds: 365 * 24 * 3600, want: MaxHeartbeatDuration, freshAt: 2 * time.Minute, wantFresh: false},
+		{name: "the largest a Lease holds, stale after the cap", seconds: 1<<31 - 1, want: MaxHeartbeatDuration, freshAt: time.Hour, wantFresh: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lease := &coordinationv1.Lease{}
+			Heartbeat{Holder: "r-0", Renewed: renewed, Duration: 10 * time.Second}.WriteTo(lease)
+			lease.Spec.LeaseDurationSeconds = &tt.seconds
+			h := HeartbeatFromLease(lease)
+			assert.Equal(t, tt.want, h.Duration)
+			assert.Equal(t, tt.wantFresh, h.FreshAt(renewed.Add(tt.freshAt)))
+		})
+	}
+}
+
 func TestHeartbeatCovers(t *testing.T) {
 	assert.True(t, Heartbeat{}.Covers("any"))
 	h := Heartbeat{Namespaces: []string{"a", "b"}}

@@ -89,7 +89,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.HeartbeatNamespace, "heartbeat-namespace", def("POD_NAMESPACE", translate.DefaultReconcilerLease.Namespace), "namespace of the heartbeat and leader-election Leases (env POD_NAMESPACE)")
 	fs.StringVar(&c.HeartbeatLease, "heartbeat-lease", translate.DefaultReconcilerLease.Name, "name of the heartbeat Lease; the extension's reconciler_lease detail names the same Lease")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 2*time.Second, "how often the leader renews the heartbeat")
-	fs.DurationVar(&c.HeartbeatDuration, "heartbeat-duration", 10*time.Second, "how long a renewal vouches for the labels; bounds how stale an answer can be after the reconciler dies")
+	fs.DurationVar(&c.HeartbeatDuration, "heartbeat-duration", 10*time.Second, "how long a renewal vouches for the labels; bounds how stale an answer can be after the reconciler dies (at most 1m, the extension's cap)")
 	fs.StringVar(&c.Identity, "identity", def("POD_NAME", hostname), "this replica's name in the heartbeat Lease (env POD_NAME)")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", true, "elect a leader, so that several replicas are safe")
 	fs.StringVar(&c.LeaderElectionID, "leader-election-id", "cloudstack-kubevirt-reconciler-leader", "name of the leader-election Lease")

@@ -41,6 +41,7 @@ func TestParseFlags(t *testing.T) {
 				assert.Equal(t, "/k", s.kubeconfig)
 			}},
 		{name: "duration shorter than two intervals", env: env, args: []string{"--heartbeat-interval=5s", "--heartbeat-duration=6s"}, wantErr: "at least twice its interval"},
+		{name: "duration above the extension's cap", env: env, args: []string{"--heartbeat-duration=2m"}, wantErr: "may not exceed 1m0s"},
 		{name: "duration not whole seconds", env: env, args: []string{"--heartbeat-duration=10500ms"}, wantErr: "whole seconds"},
 		{name: "no workers", env: env, args: []string{"--max-concurrent-reconciles=0"}, wantErr: "workers must be at least 1"},
 		{name: "bad log level", env: env, args: []string{"--log-level=loud"}, wantErr: `--log-level "loud"`},

@@ -56,6 +56,9 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval <= 0 || c.HeartbeatDuration < 2*c.HeartbeatInterval {
 		errs = append(errs, fmt.Errorf("the heartbeat duration (%v) must be at least twice its interval (%v), both positive", c.HeartbeatDuration, c.HeartbeatInterval))
 	}
+	if c.HeartbeatDuration > kube.MaxHeartbeatDuration {
+		errs = append(errs, fmt.Errorf("the heartbeat duration (%v) may not exceed %v: the extension trusts a renewal no longer than that", c.HeartbeatDuration, kube.MaxHeartbeatDuration))
+	}
 	if c.HeartbeatDuration%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("the heartbeat duration (%v) must be whole seconds: a Lease holds seconds", c.HeartbeatDuration))
 	}
