@@ -81,18 +81,20 @@ var upgrader = websocket.Upgrader{
 }
 
 // websockify is one direct-mode session: the token, then RFB with security None to the browser.
+// It holds a slot of direct mode's own pool, and of its source's share, until the relay starts.
 func (g *Gateway) websockify(w http.ResponseWriter, r *http.Request) {
-	if !g.acquire(g.handshakes) {
-		g.cfg.Metrics.refused("direct", "too many handshakes")
-		http.Error(w, "the console gateway is busy: try again later", http.StatusServiceUnavailable)
+	release, reason, err := g.direct.admit(clientSource(r, g.cfg.TrustedProxies))
+	if err != nil {
+		g.cfg.Metrics.refused("direct", reason)
+		g.cfg.Log.Warn("connection refused", "mode", "direct", "client", clientAddr(r), "error", err.Error())
+		code := http.StatusServiceUnavailable
+		if reason == "source limit" {
+			code = http.StatusTooManyRequests
+		}
+		http.Error(w, "the console gateway is busy: try again later", code)
 		return
 	}
-	handshaking := true
-	defer func() {
-		if handshaking {
-			<-g.handshakes
-		}
-	}()
+	defer release() // once: also given back when the relay starts
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		g.cfg.Metrics.refused("direct", "websocket")
@@ -138,8 +140,7 @@ func (g *Gateway) websockify(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	<-g.handshakes
-	handshaking = false
+	release()
 	_ = conn.SetDeadline(time.Time{})
 	g.relay(ctx, s, conn, up)
 }
@@ -155,7 +156,8 @@ func (g *Gateway) acceptNone(conn *wsConn, minor int) error {
 	return nil
 }
 
-// clientAddr is the browser's address as far as the gateway can tell: a proxy in front of it may say more.
+// clientAddr is the peer's address and what a proxy's header says, for the log: unlike clientSource, it trusts
+// nothing and hides nothing.
 func clientAddr(r *http.Request) string {
 	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
 		return r.RemoteAddr + " (for " + fwd + ")"

@@ -3,14 +3,17 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,4 +318,256 @@ func TestWSConnCloseDuringBlockedWrite(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the blocked Write did not fail when the connection closed")
 	}
+}
+
+// serveBoth runs ServeVNC and the direct-mode handler of one gateway on loopback until the test ends.
+func serveBoth(t *testing.T, cfg Config) (vncAddr, webURL string) {
+	t.Helper()
+	logs := &vncpeer.SyncBuffer{}
+	cfg.Log = slog.New(slog.NewJSONHandler(logs, nil))
+	g := New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- g.ServeVNC(ctx, ln) }()
+	web := httptest.NewUnstartedServer(g.DirectHandler())
+	web.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	web.Start()
+	t.Cleanup(func() { // after the clients'
+		cancel()
+		web.Close()
+		assert.NoError(t, <-served)
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs)
+		}
+	})
+	return ln.Addr().String(), web.URL
+}
+
+// dialDirect opens direct mode's websocket from the loopback address from.
+func dialDirect(t *testing.T, webURL, from string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second,
+		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Origin", webURL)
+	ws, resp, err := d.DialContext(t.Context(), "ws"+strings.TrimPrefix(webURL, "http")+"/websockify?token=tok", header)
+	if ws != nil {
+		t.Cleanup(func() { ws.Close() })
+	}
+	return ws, resp, err
+}
+
+// holdDirect opens a websocket that never speaks: it holds a direct-mode handshake slot.
+func holdDirect(t *testing.T, webURL, from string, header http.Header) {
+	t.Helper()
+	_, _, err := dialDirect(t, webURL, from, header)
+	require.NoError(t, err)
+}
+
+// Direct mode has a handshake pool of its own: as many upgrades that never speak as it holds leave the console
+// proxy's VNC handshakes alone. (One pool for both let 64 of them refuse every VNC console.)
+func TestDirectFloodLeavesVNCAlone(t *testing.T) {
+	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	vncAddr, webURL := serveBoth(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxHandshakes: 64,
+		HandshakeTimeout: time.Minute, AuthTimeout: time.Minute})
+	// 64 from four addresses, 16 each: no address is over its share, and the pool is full.
+	for i := range 64 {
+		holdDirect(t, webURL, fmt.Sprintf("127.0.0.%d", 2+i/16), nil)
+	}
+	_, resp, err := dialDirect(t, webURL, "127.0.0.9", nil)
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "direct mode's pool is full")
+
+	result, _, err := vncLogin(dialTCP(t, vncAddr), "RFB 003.008\n", "goodpass")
+	require.NoError(t, err, "the VNC handshake is not refused")
+	assert.Equal(t, uint32(resultOK), result)
+}
+
+// One browser address may hold only its share of direct mode's handshakes; another address still gets in.
+func TestDirectHandshakesPerSource(t *testing.T) {
+	_, webURL := serveBoth(t, Config{Tokens: &fakeTokens{}, Upstream: echoUpstream{},
+		HandshakeTimeout: time.Minute, AuthTimeout: time.Minute})
+	for range 16 {
+		holdDirect(t, webURL, "127.0.0.1", nil)
+	}
+	_, resp, err := dialDirect(t, webURL, "127.0.0.1", nil)
+	require.Error(t, err, "the 17th from one address is refused")
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	holdDirect(t, webURL, "127.0.0.2", nil)
+}
+
+// Behind a trusted proxy the limits count the address the proxy forwards for; from any other peer the header
+// counts for nothing.
+func TestDirectTrustedProxies(t *testing.T) {
+	proxies, err := ParseTrustedProxies("127.0.0.2/32, ::1")
+	require.NoError(t, err)
+	_, webURL := serveBoth(t, Config{Tokens: &fakeTokens{}, Upstream: echoUpstream{}, MaxDirectHandshakesPerSource: 2,
+		TrustedProxies: proxies, HandshakeTimeout: time.Minute, AuthTimeout: time.Minute})
+	forwarded := func(addrs string) http.Header { return http.Header{"X-Forwarded-For": {addrs}} }
+
+	// Through the proxy: each browser has its own share, whatever it wrote to the left of the proxy's entry.
+	holdDirect(t, webURL, "127.0.0.2", forwarded("203.0.113.1"))
+	holdDirect(t, webURL, "127.0.0.2", forwarded("198.51.100.7, 203.0.113.1"))
+	_, resp, err := dialDirect(t, webURL, "127.0.0.2", forwarded("203.0.113.1"))
+	require.Error(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "203.0.113.1 has used its share")
+	holdDirect(t, webURL, "127.0.0.2", forwarded("203.0.113.2"))
+
+	// Not a proxy: a new header each time does not buy a new share.
+	holdDirect(t, webURL, "127.0.0.3", forwarded("192.0.2.1"))
+	holdDirect(t, webURL, "127.0.0.3", forwarded("192.0.2.2"))
+	_, resp, err = dialDirect(t, webURL, "127.0.0.3", forwarded("192.0.2.3"))
+	require.Error(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "counted as 127.0.0.3")
+}
+
+func TestClientSource(t *testing.T) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8,192.0.2.7")
+	require.NoError(t, err)
+	tests := []struct {
+		name, peer string
+		forwarded  []string
+		want       string
+	}{
+		{name: "no proxy", peer: "203.0.113.1:4000", want: "203.0.113.1"},
+		{name: "header from an untrusted peer", peer: "203.0.113.1:4000", forwarded: []string{"198.51.100.1"}, want: "203.0.113.1"},
+		{name: "trusted proxy", peer: "192.0.2.7:4000", forwarded: []string{"198.51.100.1"}, want: "198.51.100.1"},
+		{name: "client's own entries are left of the proxy's", peer: "10.1.2.3:4000", forwarded: []string{"1.1.1.1, 198.51.100.1"}, want: "198.51.100.1"},
+		{name: "chain of trusted proxies", peer: "10.1.2.3:4000", forwarded: []string{"198.51.100.1, 10.9.9.9"}, want: "198.51.100.1"},
+		{name: "repeated headers", peer: "10.1.2.3:4000", forwarded: []string{"198.51.100.1", "10.9.9.9"}, want: "198.51.100.1"},
+		{name: "trusted proxy without the header", peer: "10.1.2.3:4000", want: "10.1.2.3"},
+		{name: "garbage counts against the proxy", peer: "10.1.2.3:4000", forwarded: []string{"evil, not-an-ip"}, want: "10.1.2.3"},
+		{name: "only proxies", peer: "10.1.2.3:4000", forwarded: []string{"10.4.4.4"}, want: "10.4.4.4"},
+		{name: "IPv6", peer: "[2001:db8::1]:4000", want: "2001:db8::1"},
+		{name: "IPv4-mapped", peer: "[::ffff:192.0.2.7]:4000", forwarded: []string{"198.51.100.1"}, want: "198.51.100.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/websockify", nil)
+			r.RemoteAddr = tt.peer
+			for _, f := range tt.forwarded {
+				r.Header.Add("X-Forwarded-For", f)
+			}
+			assert.Equal(t, tt.want, clientSource(r, trusted))
+		})
+	}
+	_, err = ParseTrustedProxies("10.0.0.0/8,proxy.example.com")
+	assert.ErrorContains(t, err, `trusted proxy "proxy.example.com"`)
+}
+
+// flakyListener fails its first Accepts with errs, then accepts.
+type flakyListener struct {
+	net.Listener
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+// acceptError is what accept(2) failing with errno looks like from a net.TCPListener.
+func acceptError(errno syscall.Errno) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
+}
+
+// timeoutError is a net.Error that timed out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// Temporary accept errors (out of file descriptors, a connection aborted in the backlog) are retried and the
+// gateway keeps serving; any other error ends ServeVNC.
+func TestVNCAcceptErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error
+		wantFatal string
+	}{
+		{name: "EMFILE twice", errs: []error{acceptError(syscall.EMFILE), acceptError(syscall.EMFILE)}},
+		{name: "ENFILE", errs: []error{acceptError(syscall.ENFILE)}},
+		{name: "ECONNABORTED", errs: []error{acceptError(syscall.ECONNABORTED)}},
+		{name: "timeout", errs: []error{timeoutError{}}},
+		{name: "not temporary", errs: []error{errors.New("listener broken")}, wantFatal: "accepting VNC connections: listener broken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tcp, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer tcp.Close()
+			tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+			g := New(Config{Tokens: tokens, Upstream: echoUpstream{}})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			served := make(chan error, 1)
+			go func() { served <- g.ServeVNC(ctx, &flakyListener{Listener: tcp, errs: tt.errs}) }()
+			if tt.wantFatal != "" {
+				select {
+				case err := <-served:
+					require.EqualError(t, err, tt.wantFatal)
+				case <-time.After(10 * time.Second):
+					t.Fatal("ServeVNC kept going after an error that is not temporary")
+				}
+				return
+			}
+			result, _, err := vncLogin(dialTCP(t, tcp.Addr().String()), "RFB 003.008\n", "goodpass")
+			require.NoError(t, err, "the gateway still serves")
+			assert.Equal(t, uint32(resultOK), result)
+			cancel()
+			assert.NoError(t, <-served)
+		})
+	}
+}
+
+func TestAcceptBackoff(t *testing.T) {
+	var b acceptBackoff
+	var got []time.Duration
+	for range 10 {
+		got = append(got, b.next())
+	}
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{5 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second, time.Second}, got)
+	b.reset()
+	assert.Equal(t, 5*ms, b.next(), "an Accept that worked starts again")
+}
+
+// The HTTP listener holds at most its cap of connections; one more is closed at once, and a slot comes back
+// when a connection ends.
+func TestLimitListener(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	web.Listener.Close()
+	web.Listener = LimitListener(tcp, 2)
+	web.Start()
+	defer web.Close()
+
+	first, second := dialTCP(t, tcp.Addr().String()), dialTCP(t, tcp.Addr().String()) // say nothing: held
+	_, err = io.ReadFull(dialTCP(t, tcp.Addr().String()), make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the third is closed at once")
+
+	first.Close()
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := web.Client().Get(web.URL)
+		require.NoError(c, err)
+		resp.Body.Close()
+		assert.Equal(c, http.StatusOK, resp.StatusCode)
+	}, 10*time.Second, 50*time.Millisecond, "the first's slot came back")
+	_ = second
 }

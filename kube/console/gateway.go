@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,11 +43,20 @@ type Config struct {
 	// WriteTimeout bounds each write of the relay: a peer that stops reading ends its session instead of
 	// holding it (and shutdown) for good.
 	WriteTimeout time.Duration
-	// MaxHandshakes bounds connections still in their handshake; more are closed at once. Separate from
+	// MaxHandshakes bounds VNC connections still in their handshake; more are closed at once. Separate from
 	// MaxSessions, so that a flood of connections that never authenticate cannot take the place of sessions.
 	MaxHandshakes int
 	// MaxHandshakesPerSource bounds one VNC client address's share of MaxHandshakes.
 	MaxHandshakesPerSource int
+	// MaxDirectHandshakes bounds direct-mode websockets still in their handshake: a pool of its own, so that
+	// browsers (or whoever reaches the web console) cannot keep the console proxy out, nor the reverse.
+	MaxDirectHandshakes int
+	// MaxDirectHandshakesPerSource bounds one browser address's share of MaxDirectHandshakes.
+	MaxDirectHandshakesPerSource int
+	// TrustedProxies are the peers whose X-Forwarded-For names the browser's address for the direct-mode
+	// limits; any other peer's header is ignored. None by default: every browser behind an Ingress then shares
+	// the Ingress's share.
+	TrustedProxies []netip.Prefix
 	// MaxAuthFailuresPerSource failed VNC authentications from one address within AuthFailureWindow refuse its
 	// further connections, before any API call, until the oldest failure leaves the window.
 	MaxAuthFailuresPerSource int
@@ -60,25 +70,27 @@ type Config struct {
 
 // Gateway serves consoles.
 type Gateway struct {
-	cfg        Config
-	sources    *sourceLimits
-	handshakes chan struct{}
-	sessions   chan struct{}
-	wg         sync.WaitGroup
-	nextID     atomic.Uint64
+	cfg      Config
+	vnc      *pool
+	direct   *pool
+	sessions chan struct{}
+	wg       sync.WaitGroup
+	nextID   atomic.Uint64
 }
 
 // DefaultConfig holds the default timeouts and limits: New's for those left zero, and the command's flags'.
 func DefaultConfig() Config {
 	return Config{
-		HandshakeTimeout:         15 * time.Second,
-		AuthTimeout:              5 * time.Second,
-		WriteTimeout:             30 * time.Second,
-		MaxHandshakes:            64,
-		MaxHandshakesPerSource:   16,
-		MaxAuthFailuresPerSource: 30,
-		AuthFailureWindow:        time.Minute,
-		MaxSessions:              256,
+		HandshakeTimeout:             15 * time.Second,
+		AuthTimeout:                  5 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		MaxHandshakes:                64,
+		MaxHandshakesPerSource:       16,
+		MaxDirectHandshakes:          64,
+		MaxDirectHandshakesPerSource: 16,
+		MaxAuthFailuresPerSource:     30,
+		AuthFailureWindow:            time.Minute,
+		MaxSessions:                  256,
 	}
 }
 
@@ -100,6 +112,12 @@ func New(cfg Config) *Gateway {
 	if cfg.MaxHandshakesPerSource <= 0 {
 		cfg.MaxHandshakesPerSource = def.MaxHandshakesPerSource
 	}
+	if cfg.MaxDirectHandshakes <= 0 {
+		cfg.MaxDirectHandshakes = def.MaxDirectHandshakes
+	}
+	if cfg.MaxDirectHandshakesPerSource <= 0 {
+		cfg.MaxDirectHandshakesPerSource = def.MaxDirectHandshakesPerSource
+	}
 	if cfg.MaxAuthFailuresPerSource <= 0 {
 		cfg.MaxAuthFailuresPerSource = def.MaxAuthFailuresPerSource
 	}
@@ -112,51 +130,58 @@ func New(cfg Config) *Gateway {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: cfg, handshakes: make(chan struct{}, cfg.MaxHandshakes), sessions: make(chan struct{}, cfg.MaxSessions),
-		sources: newSourceLimits(cfg.MaxHandshakesPerSource, cfg.MaxAuthFailuresPerSource, cfg.AuthFailureWindow)}
+	direct := newSourceLimits(cfg.MaxDirectHandshakesPerSource, cfg.MaxAuthFailuresPerSource, cfg.AuthFailureWindow)
+	direct.flag = "--max-direct-handshakes-per-source"
+	return &Gateway{cfg: cfg, sessions: make(chan struct{}, cfg.MaxSessions),
+		vnc: newPool(cfg.MaxHandshakes, "--max-handshakes",
+			newSourceLimits(cfg.MaxHandshakesPerSource, cfg.MaxAuthFailuresPerSource, cfg.AuthFailureWindow)),
+		direct: newPool(cfg.MaxDirectHandshakes, "--max-direct-handshakes", direct)}
 }
 
 // ServeVNC accepts VNC clients on ln until ctx ends, then closes ln and waits for the sessions it started to end
-// (they end when their peers do; cancel ctx to end them too).
+// (they end when their peers do; cancel ctx to end them too). Temporary accept errors (out of file descriptors,
+// a connection aborted before it was accepted) are retried after a growing pause; any other ends it.
 func (g *Gateway) ServeVNC(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var backoff acceptBackoff
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
+			if ctx.Err() == nil && temporaryAcceptError(err) {
+				delay := backoff.next()
+				g.cfg.Log.Warn("accepting a VNC connection failed: retrying", "error", err.Error(), "delay", delay.String())
+				if sleep(ctx, delay) {
+					continue
+				}
+			}
 			if ctx.Err() != nil {
 				g.wg.Wait()
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			return err
+			return fmt.Errorf("accepting VNC connections: %w", err)
 		}
-		// The source's limits first: one host must not use up the shared slots.
-		source := sourceOf(conn.RemoteAddr())
-		release, err := g.sources.admit(source)
-		if err != nil {
-			g.cfg.Metrics.refused("vnc", "source limit")
-			g.cfg.Log.Warn("connection refused", "client", conn.RemoteAddr().String(), "error", err.Error())
-			conn.Close()
-			continue
-		}
-		if !g.acquire(g.handshakes) {
-			release()
-			g.cfg.Metrics.refused("vnc", "too many handshakes")
-			g.cfg.Log.Warn("connection refused: too many handshakes in progress", "client", conn.RemoteAddr().String(), "limit", g.cfg.MaxHandshakes)
-			conn.Close()
-			continue
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			g.serveVNC(ctx, conn, source, release)
-		}()
+		backoff.reset()
+		g.admitVNC(ctx, conn)
 	}
+}
+
+// admitVNC starts conn's handshake if its source and the VNC pool have a slot for it, else closes it.
+func (g *Gateway) admitVNC(ctx context.Context, conn net.Conn) {
+	// The source's limits first: one host must not use up the shared slots.
+	source := sourceOf(conn.RemoteAddr())
+	release, reason, err := g.vnc.admit(source)
+	if err != nil {
+		g.cfg.Metrics.refused("vnc", reason)
+		g.cfg.Log.Warn("connection refused", "mode", "vnc", "client", conn.RemoteAddr().String(), "error", err.Error())
+		conn.Close()
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.serveVNC(ctx, conn, source, release)
+	}()
 }
 
 func (g *Gateway) acquire(sem chan struct{}) bool {
@@ -181,19 +206,13 @@ func (g *Gateway) newSession(mode, client string) *session {
 		log: g.cfg.Log.With("session", id, "mode", mode, "client", client)}
 }
 
-// serveVNC is one console proxy connection: handshake with VNC authentication, then the relay. It holds a
-// handshake slot (and its source's, given back by release) until the relay starts, and takes a session slot
-// before it tries the password, so that a busy gateway refuses without using up the password. source is
-// sourceOf(conn.RemoteAddr()), which ServeVNC admitted.
+// serveVNC is one console proxy connection: handshake with VNC authentication, then the relay. It holds its
+// handshake slots (given back by release) until the relay starts, and takes a session slot before it tries the
+// password, so that a busy gateway refuses without using up the password. source is
+// sourceOf(conn.RemoteAddr()), which admitVNC admitted.
 func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, release func()) {
 	s := g.newSession("vnc", conn.RemoteAddr().String())
-	handshaking := true
-	defer func() {
-		if handshaking {
-			<-g.handshakes
-			release()
-		}
-	}()
+	defer release() // once: also given back when the relay starts
 	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
 	defer cancel()
 	deadline, _ := hctx.Deadline()
@@ -206,7 +225,7 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, re
 	}
 	_ = conn.SetDeadline(deadline)
 	// Checked again now: failures of this source's other connections may have come in meanwhile.
-	if err := g.sources.blocked(source); err != nil {
+	if err := g.vnc.sources.blocked(source); err != nil {
 		g.fail(s, "too many failures", err)
 		_ = securityResult(conn, minor, false, "too many failed authentications from this address: try again later")
 		conn.Close()
@@ -222,7 +241,7 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, re
 	up, reason := g.open(hctx, s, func(ctx context.Context) (kube.ConsoleTarget, error) {
 		target, err := g.cfg.Tokens.ConsumePassword(ctx, challenge, response)
 		if authFailure(err) {
-			g.sources.failed(source)
+			g.vnc.sources.failed(source)
 		}
 		return target, err
 	})
@@ -237,9 +256,7 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, re
 		conn.Close()
 		return
 	}
-	<-g.handshakes
 	release()
-	handshaking = false
 	_ = conn.SetDeadline(time.Time{})
 	g.relay(ctx, s, conn, up)
 }

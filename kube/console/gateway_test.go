@@ -109,11 +109,13 @@ func startVNC(t *testing.T, cfg Config) (*Gateway, net.Conn) {
 	t.Helper()
 	g := New(cfg)
 	client, server := net.Pipe()
-	g.handshakes <- struct{}{} // what ServeVNC does before serveVNC
+	source := sourceOf(server.RemoteAddr())
+	release, _, err := g.vnc.admit(source) // what admitVNC does before serveVNC
+	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		g.serveVNC(t.Context(), server, sourceOf(server.RemoteAddr()), func() {})
+		g.serveVNC(t.Context(), server, source, release)
 	}()
 	t.Cleanup(func() {
 		client.Close()

@@ -12,6 +12,7 @@ import (
 // the handshake slots nor queue its password guesses in front of genuine checks. The console proxy VMs are the
 // only legitimate VNC clients, so the limits are per address, not per user.
 type sourceLimits struct {
+	flag          string // that sets maxHandshakes, for the refusal
 	maxHandshakes int
 	maxFailures   int
 	window        time.Duration
@@ -23,7 +24,7 @@ type sourceLimits struct {
 }
 
 func newSourceLimits(maxHandshakes, maxFailures int, window time.Duration) *sourceLimits {
-	return &sourceLimits{maxHandshakes: maxHandshakes, maxFailures: maxFailures, window: window, now: time.Now,
+	return &sourceLimits{flag: "--max-handshakes-per-source", maxHandshakes: maxHandshakes, maxFailures: maxFailures, window: window, now: time.Now,
 		active: map[string]int{}, failures: map[string][]time.Time{}}
 }
 
@@ -47,7 +48,7 @@ func (l *sourceLimits) admit(source string) (release func(), refused error) {
 		return nil, err
 	}
 	if l.active[source] >= l.maxHandshakes {
-		return nil, fmt.Errorf("%d handshakes from %s already in progress (--max-handshakes-per-source)", l.maxHandshakes, source)
+		return nil, fmt.Errorf("%d handshakes from %s already in progress (%s)", l.maxHandshakes, source, l.flag)
 	}
 	l.active[source]++
 	var once sync.Once
@@ -106,4 +107,38 @@ func (l *sourceLimits) pruneLocked(source string) []time.Time {
 	}
 	l.failures[source] = times
 	return times
+}
+
+// pool is one mode's handshake slots: in all and per source. VNC and direct mode have one each, so that a
+// flood through one cannot keep the other's clients out.
+type pool struct {
+	flag    string // that sets the size, for the refusal
+	slots   chan struct{}
+	sources *sourceLimits
+}
+
+func newPool(size int, flag string, sources *sourceLimits) *pool {
+	return &pool{flag: flag, slots: make(chan struct{}, size), sources: sources}
+}
+
+// admit takes a slot for source, its own share first, or says why not (reason, for the metrics); release
+// gives both back, once however often it is called.
+func (p *pool) admit(source string) (release func(), reason string, err error) {
+	releaseSource, err := p.sources.admit(source)
+	if err != nil {
+		return nil, "source limit", err
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		releaseSource()
+		return nil, "too many handshakes", fmt.Errorf("%d handshakes already in progress (%s)", cap(p.slots), p.flag)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			<-p.slots
+			releaseSource()
+		})
+	}, "", nil
 }
