@@ -45,6 +45,8 @@ var permissions = []permission{
 	{"deletecollection", "cdi.kubevirt.io", "datavolumes", "", "delete"},
 	{"deletecollection", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "delete"},
 	{"get", "k8s.cni.cncf.io", "network-attachment-definitions", "", "create (NIC check)"},
+	{"get", "", "persistentvolumeclaims", "", "create (root_disk_pvc clone source check)"},
+	{"create", "cdi.kubevirt.io", "datavolumes", "source", "create (root_disk_pvc clone, CDI's clone authorization)"},
 	// Custom actions.
 	{"list", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "ListSnapshots"},
 	{"get", "snapshot.kubevirt.io", "virtualmachinesnapshots", "", "CreateSnapshot, RestoreSnapshot, DeleteSnapshot"},

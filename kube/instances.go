@@ -103,6 +103,9 @@ func (in *Instances) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachi
 }
 
 func (in *Instances) create(ctx context.Context, desired *kubevirtv1.VirtualMachine) error {
+	if err := in.CheckCloneSources(ctx, desired); err != nil {
+		return err
+	}
 	vm := desired.DeepCopy()
 	err := in.client.Create(ctx, vm)
 	switch {
@@ -125,6 +128,11 @@ func (in *Instances) converge(ctx context.Context, existing, desired *kubevirtv1
 	if labelsMatch && equality.Semantic.DeepDerivative(desired.Spec, existing.Spec) {
 		return nil
 	}
+	if cloneSourcesChanged(existing, desired) {
+		if err := in.CheckCloneSources(ctx, desired); err != nil {
+			return err
+		}
+	}
 	updated := existing.DeepCopy()
 	updated.Spec = *desired.Spec.DeepCopy()
 	for k, v := range desired.Labels {
@@ -134,7 +142,7 @@ func (in *Instances) converge(ctx context.Context, existing, desired *kubevirtv1
 }
 
 // CheckReferences makes sure the objects the VM refers to exist, so bad input fails before anything is
-// created, with the detail to fix named.
+// created, with the detail to fix named. Clone sources are checked by CheckCloneSources (and before a create).
 func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	for _, net := range vm.Spec.Template.Spec.Networks {
 		if net.Multus == nil {

@@ -67,7 +67,8 @@ var (
 	nads            = resource{"k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition", true, ""}
 	instancetypes   = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype", false, ""}
 	preferences     = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "VirtualMachineClusterPreference", false, ""}
-	secrets         = resource{"", "v1", "secrets", "Secret", true, ""} // console tokens
+	secrets         = resource{"", "v1", "secrets", "Secret", true, ""}                               // console tokens
+	pvcs            = resource{"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, ""} // clone sources
 )
 
 // resourceOf maps the Go types the extension uses to their resources.
@@ -83,6 +84,8 @@ func resourceOf(obj runtime.Object) (resource, error) {
 		return leases, nil
 	case *corev1.Secret, *corev1.SecretList:
 		return secrets, nil
+	case *corev1.PersistentVolumeClaim:
+		return pvcs, nil
 	case *instancetypev1beta1.VirtualMachineClusterInstancetype:
 		return instancetypes, nil
 	case *instancetypev1beta1.VirtualMachineClusterPreference:

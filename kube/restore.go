@@ -30,7 +30,7 @@ func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name stri
 	if err != nil {
 		return Snapshot{}, err
 	}
-	snap, err := in.findSnapshot(ctx, vm.Name, name)
+	snap, err := in.findSnapshot(ctx, Identity{Name: vm.Name, UUID: id.UUID}, name)
 	if err != nil {
 		return Snapshot{}, err
 	}

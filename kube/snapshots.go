@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	snapshotv1beta1 "kubevirt.io/api/snapshot/v1beta1"
@@ -60,13 +61,14 @@ func snapshotConditions(conds []snapshotv1beta1.Condition) string {
 	return strings.Join(parts, "; ")
 }
 
-// ListSnapshots lists the snapshots whose source is the Instance's VM, oldest first. They outlive the VM, so
-// they are listed even when it is gone.
+// ListSnapshots lists the snapshots CloudStack took of the Instance, oldest first: those labelled with its UUID
+// (a VM name is reused once an Instance is expunged, a UUID never), whose source is its VM. They outlive the VM,
+// so they are listed even when it is gone.
 func (in *Instances) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot, error) {
 	if _, err := in.get(ctx, id); err != nil {
 		return nil, err
 	}
-	snaps, err := in.snapshotsOf(ctx, id.Name)
+	snaps, err := in.snapshotsOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -78,18 +80,22 @@ func (in *Instances) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot
 	return out, nil
 }
 
-// snapshotsOf lists the namespace's VirtualMachineSnapshots of the VM named vm, page by page: snapshots made
-// with kubectl carry none of the extension's labels, so the source decides.
-func (in *Instances) snapshotsOf(ctx context.Context, vm string) ([]snapshotv1beta1.VirtualMachineSnapshot, error) {
+// snapshotsOf lists, page by page, the namespace's VirtualMachineSnapshots labelled with the Instance's UUID
+// whose source is its VM.
+func (in *Instances) snapshotsOf(ctx context.Context, id Identity) ([]snapshotv1beta1.VirtualMachineSnapshot, error) {
+	selector, err := instanceSelector(id)
+	if err != nil {
+		return nil, err
+	}
 	var out []snapshotv1beta1.VirtualMachineSnapshot
-	opts := ListOptions{Limit: listPage}
+	opts := ListOptions{Limit: listPage, LabelSelector: selector}
 	for {
 		list := &snapshotv1beta1.VirtualMachineSnapshotList{}
 		if err := in.client.List(ctx, in.namespace, list, opts); err != nil {
 			return nil, explainSnapshotAPI(err, "list VirtualMachineSnapshots in namespace "+in.namespace)
 		}
 		for _, s := range list.Items {
-			if isSourceVM(s.Spec.Source, vm) {
+			if isSourceVM(s.Spec.Source, id.Name) {
 				out = append(out, s)
 			}
 		}
@@ -97,6 +103,20 @@ func (in *Instances) snapshotsOf(ctx context.Context, vm string) ([]snapshotv1be
 			return out, nil
 		}
 	}
+}
+
+// instanceSelector selects the objects CloudStack made for the Instance, by its UUID.
+func instanceSelector(id Identity) (string, error) {
+	if id.UUID == "" {
+		return "", fmt.Errorf("the payload has no virtualmachineid: the Instance's snapshots are found by its UUID")
+	}
+	return labels.SelectorFromSet(labels.Set{translate.LabelManagedBy: translate.ManagedBy, translate.LabelInstanceUUID: id.UUID}).String(), nil
+}
+
+// isInstances says whether obj carries the Instance's labels: CloudStack made it for that Instance.
+func isInstances(obj metav1.Object, id Identity) bool {
+	l := obj.GetLabels()
+	return id.UUID != "" && l[translate.LabelManagedBy] == translate.ManagedBy && l[translate.LabelInstanceUUID] == id.UUID
 }
 
 func isSourceVM(ref corev1.TypedLocalObjectReference, vm string) bool {
@@ -112,9 +132,10 @@ func explainSnapshotAPI(err error, what string) error {
 	return explain(err, what)
 }
 
-// findSnapshot returns the Instance's snapshot named name: the extension's own (VM name, then name) or, for
-// snapshots made elsewhere, the object of that exact name whose source is the VM. nil when there is none.
-func (in *Instances) findSnapshot(ctx context.Context, vm, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
+// lookupSnapshot returns the snapshot that takes the name: the extension's object (VM name, then name) or, for
+// snapshots made elsewhere, the object of that exact name, whose source is the VM; whoever took it. nil when
+// there is none.
+func (in *Instances) lookupSnapshot(ctx context.Context, vm, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
 	for _, object := range []string{translate.SnapshotObjectName(vm, name), name} {
 		s := &snapshotv1beta1.VirtualMachineSnapshot{}
 		err := in.client.Get(ctx, in.key(object), s)
@@ -129,6 +150,19 @@ func (in *Instances) findSnapshot(ctx context.Context, vm, name string) (*snapsh
 		}
 	}
 	return nil, nil
+}
+
+// findSnapshot returns the Instance's snapshot named name: one CloudStack took of this Instance (its UUID
+// label), not merely one of a VM of the same name. nil when there is none.
+func (in *Instances) findSnapshot(ctx context.Context, id Identity, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
+	if _, err := instanceSelector(id); err != nil {
+		return nil, err
+	}
+	s, err := in.lookupSnapshot(ctx, id.Name, name)
+	if err != nil || s == nil || !isInstances(s, id) {
+		return nil, err
+	}
+	return s, nil
 }
 
 // noSnapshot is the error for a snapshot name the Instance has none of.
@@ -154,7 +188,7 @@ func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req transl
 	if err != nil {
 		return Snapshot{}, err
 	}
-	existing, err := in.findSnapshot(ctx, vm.Name, req.Name)
+	existing, err := in.lookupSnapshot(ctx, vm.Name, req.Name)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -191,8 +225,7 @@ func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req transl
 // is waited for again. Any other (another Instance's, or one made with kubectl) is refused.
 func (in *Instances) retrySnapshot(ctx context.Context, vm *kubevirtv1.VirtualMachine, name string, existing *snapshotv1beta1.VirtualMachineSnapshot) (Snapshot, error) {
 	s := snapshotOf(existing)
-	ours := existing.Labels[translate.LabelManagedBy] == translate.ManagedBy &&
-		existing.Labels[translate.LabelInstanceUUID] == vm.Labels[translate.LabelInstanceUUID] &&
+	ours := isInstances(existing, Identity{Name: vm.Name, UUID: vm.Labels[translate.LabelInstanceUUID]}) &&
 		existing.Annotations[translate.AnnotationSnapshotName] == name
 	switch {
 	case !ours:
@@ -244,7 +277,7 @@ func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name strin
 	if _, err := in.get(ctx, id); err != nil {
 		return Snapshot{}, false, err
 	}
-	snap, err := in.findSnapshot(ctx, id.Name, name)
+	snap, err := in.findSnapshot(ctx, id, name)
 	if err != nil || snap == nil {
 		return Snapshot{Name: name}, false, err
 	}

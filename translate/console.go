@@ -50,8 +50,7 @@ type ConsoleSettings struct {
 
 // Console resolves the console details, from the operator's levels only.
 func (d Details) Console() (ConsoleSettings, error) {
-	d = d.operator()
-	mode, err := d.oneOf(DetailConsoleMode, ConsoleVNC, ConsoleVNC, ConsoleDirect)
+	mode, err := d.oneOf(DetailConsoleMode, ConsoleVNC)
 	if err != nil {
 		return ConsoleSettings{}, err
 	}

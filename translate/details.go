@@ -41,31 +41,32 @@ var levels = []string{"virtualmachine", "host", "resourcemap", "extension"}
 // Details resolves a detail key across the payload's levels, most specific first.
 type Details struct {
 	maps [4]map[string]string
+	// rootVolume is the size CloudStack accounts for the root volume, in bytes; 0 when it sends none.
+	rootVolume int64
 }
 
 // Details returns the payload's details resolver.
 func (p *Payload) Details() Details {
 	d := p.ExternalDetails
-	return Details{maps: [4]map[string]string{d.VirtualMachine, d.Host, d.ResourceMap, d.Extension}}
+	root, _ := p.RootVolumeSize()
+	return Details{maps: [4]map[string]string{d.VirtualMachine, d.Host, d.ResourceMap, d.Extension}, rootVolume: root}
 }
 
-// Lookup returns the value of key, trimmed, and the level it came from. Empty values count as unset, so an
-// operator can blank a value inherited from a less specific level only by removing it there.
+// Lookup returns the value of key, trimmed, and the level it came from, reading only the levels the registry
+// lets set key: a value an end user set for an operator's detail is ignored, as if it were not set. Empty values
+// count as unset, so an operator can blank a value inherited from a less specific level only by removing it
+// there.
 func (d Details) Lookup(key string) (value, level string, ok bool) {
+	setters := registry.setters(key)
 	for i, m := range d.maps {
+		if !setters.reads(i) {
+			continue
+		}
 		if v, found := m[key]; found && strings.TrimSpace(v) != "" {
 			return strings.TrimSpace(v), levels[i], true
 		}
 	}
 	return "", "", false
-}
-
-// operator is the details only operators set: host, cluster and extension. Where Instances run, with which
-// credentials, and where the extension writes are never taken from the Instance, template or offering level,
-// which a user may be able to set.
-func (d Details) operator() Details {
-	d.maps[0] = nil
-	return d
 }
 
 // Get returns the value of key, or "" when no level sets it.
@@ -103,19 +104,20 @@ func (d Details) invalid(key, format string, args ...any) error {
 	return &DetailError{Key: key, Level: level, Reason: fmt.Sprintf(format, args...)}
 }
 
-// oneOf resolves a detail that takes one of a fixed set of values (case-insensitive), returning the canonical
+// oneOf resolves a detail that takes one of the registry's values (case-insensitive), returning the canonical
 // spelling, or def when unset.
-func (d Details) oneOf(key, def string, allowed ...string) (string, error) {
+func (d Details) oneOf(key, def string) (string, error) {
 	v, _, ok := d.Lookup(key)
 	if !ok {
 		return def, nil
 	}
-	for _, a := range allowed {
+	spec, _ := registry.Spec(key)
+	for _, a := range spec.Values {
 		if strings.EqualFold(v, a) {
 			return a, nil
 		}
 	}
-	return "", d.invalid(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return "", d.invalid(key, "%q is not one of %s", v, strings.Join(spec.Values, ", "))
 }
 
 // boolean resolves a true/false detail, or def when unset.
@@ -146,7 +148,6 @@ const DefaultLogFile = "/var/log/cloudstack/management/kubevirt-extension.log"
 
 // LogFile is the diagnostics file named by the log_file detail, or DefaultLogFile.
 func (d Details) LogFile() string {
-	d = d.operator()
 	if v := d.Get(DetailLogFile); v != "" && filepath.IsAbs(v) {
 		return v
 	}
@@ -155,7 +156,6 @@ func (d Details) LogFile() string {
 
 // Connection resolves kubeconfig, context and namespace, from the operator's levels only.
 func (d Details) Connection() (Connection, error) {
-	d = d.operator()
 	kubeconfig, _, ok := d.Lookup(DetailKubeconfig)
 	if !ok {
 		return Connection{}, &DetailError{Key: DetailKubeconfig, Reason: "not set: add it to the host, cluster or extension details as the absolute path of a kubeconfig file on every management server"}
@@ -193,10 +193,10 @@ func (d Details) namespaceRefused(ns string) string {
 		}
 	}
 	// The console gateway may read and delete every Secret in the token namespace: nothing else belongs there.
-	if tokens, _, ok := d.operator().Lookup(DetailConsoleNamespace); ok && tokens == ns {
+	if tokens, _, ok := d.Lookup(DetailConsoleNamespace); ok && tokens == ns {
 		return "it holds the console gateway's tokens (detail " + DetailConsoleNamespace + ")"
 	}
-	allowed := strings.TrimSpace(d.maps[len(levels)-1][DetailAllowedNamespaces])
+	allowed := d.Get(DetailAllowedNamespaces)
 	if allowed == "" {
 		return ""
 	}
@@ -227,7 +227,6 @@ var DefaultReconcilerLease = LeaseRef{Namespace: "cloudstack-kubevirt-system", N
 // ReconcilerLease resolves the reconciler_lease detail: "<namespace>/<name>" of the heartbeat Lease, or "none"
 // where no reconciler runs (status calls then always read the full objects). ok is false for "none".
 func (d Details) ReconcilerLease() (ref LeaseRef, ok bool, err error) {
-	d = d.operator()
 	v := strings.TrimSpace(d.Get(DetailReconcilerLease))
 	switch v {
 	case "":

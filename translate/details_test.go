@@ -10,18 +10,19 @@ import (
 
 func TestDetailsPrecedence(t *testing.T) {
 	p := &Payload{ExternalDetails: ExternalDetails{
-		VirtualMachine: map[string]string{"a": "vm", "blank": "  "},
-		Host:           map[string]string{"a": "host", "b": "host", "blank": "host"},
-		ResourceMap:    map[string]string{"a": "cluster", "b": "cluster", "c": " cluster "},
-		Extension:      map[string]string{"a": "ext", "b": "ext", "c": "ext", "d": "ext"},
+		VirtualMachine: map[string]string{"image": "vm", "nic_model": "  ", "namespace": "vm"},
+		Host:           map[string]string{"image": "host", "disk_bus": "host", "nic_model": "host"},
+		ResourceMap:    map[string]string{"image": "cluster", "disk_bus": "cluster", "preference": " cluster ", "namespace": "cluster"},
+		Extension:      map[string]string{"image": "ext", "disk_bus": "ext", "preference": "ext", "instancetype": "ext"},
 	}}
 	tests := []struct{ key, value, level string }{
-		{"a", "vm", "virtualmachine"},
-		{"b", "host", "host"},
-		{"c", "cluster", "resourcemap"},
-		{"d", "ext", "extension"},
-		{"blank", "host", "host"}, // an empty value does not mask a less specific one
-		{"missing", "", ""},
+		{"image", "vm", "virtualmachine"},
+		{"disk_bus", "host", "host"},
+		{"preference", "cluster", "resourcemap"},
+		{"instancetype", "ext", "extension"},
+		{"nic_model", "host", "host"},           // an empty value does not mask a less specific one
+		{"namespace", "cluster", "resourcemap"}, // an operator's detail set by a user is ignored
+		{"iso_url", "", ""},
 	}
 	d := p.Details()
 	for _, tt := range tests {

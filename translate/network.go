@@ -19,7 +19,6 @@ type NetworkMapping struct {
 // networkMapping resolves network_map and network_template, from the operator's levels only: they choose the
 // networks (and namespaces) an Instance is attached to.
 func (d Details) networkMapping() (NetworkMapping, error) {
-	d = d.operator()
 	m := NetworkMapping{Explicit: map[string]string{}, Template: DefaultNetworkTemplate}
 	if t := d.Get(DetailNetworkTemplate); t != "" {
 		if msg := attachmentRefProblem(strings.ReplaceAll(t, "{vlan}", "1")); msg != "" {

@@ -47,6 +47,38 @@ type VirtualMachineTO struct {
 	HostName string            `json:"hostName,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
 	NICs     []NicTO           `json:"nics,omitempty"`
+	// Disks are the Instance's volumes; CloudStack sends [] for External Instances that have none.
+	Disks []DiskTO `json:"disks,omitempty"`
+}
+
+// DiskTO is the subset of CloudStack's DiskTO the extension uses: the volume's type (ROOT, DATADISK, ISO) and
+// the size CloudStack accounts for it, in bytes.
+type DiskTO struct {
+	Type string     `json:"type,omitempty"`
+	Data DiskDataTO `json:"data"`
+}
+
+// DiskDataTO is a DiskTO's data (a VolumeObjectTO). CloudStack's GsonHelper writes DataTO fields wrapped in an
+// object keyed by their Java class ({"org.apache.cloudstack.storage.to.VolumeObjectTO":{"size":…}}); plain
+// Gson writes the fields themselves. Both are read.
+type DiskDataTO struct {
+	Size       int64  `json:"size,omitempty"`
+	VolumeType string `json:"volumeType,omitempty"`
+}
+
+// UnmarshalJSON reads the fields, or the fields of the one object they are wrapped in.
+func (d *DiskDataTO) UnmarshalJSON(data []byte) error {
+	type plain DiskDataTO
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	if _, ok := fields["size"]; !ok && len(fields) == 1 {
+		for _, inner := range fields {
+			data = inner
+		}
+	}
+	return json.Unmarshal(data, (*plain)(d))
 }
 
 // NicTO is the subset of CloudStack's NicTO the extension uses. Note that `uuid` is the network's UUID and
@@ -112,4 +144,18 @@ func (p *Payload) InstanceUUID() string {
 		return p.VM.UUID
 	}
 	return ""
+}
+
+// RootVolumeSize is the size CloudStack accounts for the Instance's root volume, in bytes; ok is false when the
+// payload carries no root volume with a size (CloudStack sends none for External Instances without volumes).
+func (p *Payload) RootVolumeSize() (size int64, ok bool) {
+	if p.VM == nil {
+		return 0, false
+	}
+	for _, d := range p.VM.Disks {
+		if (d.Type == "ROOT" || d.Data.VolumeType == "ROOT") && d.Data.Size > 0 {
+			return d.Data.Size, true
+		}
+	}
+	return 0, false
 }

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -11,14 +10,17 @@ import (
 
 // Spec is what the details say about how to build an Instance's VirtualMachine.
 type Spec struct {
-	RootDisk         RootDisk
-	DiskBus          kubevirtv1.DiskBus // empty: the preference's, else KubeVirt's default
-	RunStrategy      kubevirtv1.VirtualMachineRunStrategy
-	Instancetype     string
-	Preference       string
-	Networks         NetworkMapping
-	NICModel         string // empty: the preference's, else KubeVirt's default (virtio)
-	WaitUntilRunning bool
+	RootDisk     RootDisk
+	DiskBus      kubevirtv1.DiskBus // empty: the preference's, else KubeVirt's default
+	RunStrategy  kubevirtv1.VirtualMachineRunStrategy
+	Instancetype string
+	// InstancetypeGives is what the instancetype, read from the cluster, gives: VirtualMachine refuses it unless
+	// it is exactly what CloudStack accounts. Whoever creates a VM with an instancetype must read and pass it.
+	InstancetypeGives *Resources
+	Preference        string
+	Networks          NetworkMapping
+	NICModel          string // empty: the preference's, else KubeVirt's default (virtio)
+	WaitUntilRunning  bool
 }
 
 // RootDiskSource says where the root disk comes from.
@@ -74,13 +76,12 @@ func (d Details) Spec() (Spec, error) {
 		}
 		return v
 	}
-	bus, err := d.oneOf(DetailDiskBus, def(DefaultDiskBus), "virtio", "sata", "scsi")
+	bus, err := d.oneOf(DetailDiskBus, def(DefaultDiskBus))
 	if err != nil {
 		return Spec{}, err
 	}
 	s.DiskBus = kubevirtv1.DiskBus(bus)
-	strategy, err := d.oneOf(DetailRunStrategy, string(DefaultRunStrategy),
-		string(kubevirtv1.RunStrategyAlways), string(kubevirtv1.RunStrategyRerunOnFailure))
+	strategy, err := d.oneOf(DetailRunStrategy, string(DefaultRunStrategy))
 	if err != nil {
 		return Spec{}, err
 	}
@@ -91,8 +92,7 @@ func (d Details) Spec() (Spec, error) {
 	if s.Networks, err = d.networkMapping(); err != nil {
 		return Spec{}, err
 	}
-	if s.NICModel, err = d.oneOf(DetailNICModel, def(DefaultNICModel),
-		"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139"); err != nil {
+	if s.NICModel, err = d.oneOf(DetailNICModel, def(DefaultNICModel)); err != nil {
 		return Spec{}, err
 	}
 	if s.WaitUntilRunning, err = d.boolean(DetailWaitUntilRunning, true); err != nil {
@@ -136,50 +136,25 @@ func (d Details) rootDisk() (RootDisk, error) {
 		if disk.URL, err = d.sourceURL(DetailRootDiskURL, "http", "https", "docker"); err != nil {
 			return RootDisk{}, err
 		}
-		disk.Size, err = d.quantity(DetailRootDiskSize, "", true)
+		disk.Size, err = d.rootDiskSize(true)
 	case SourceClone:
 		if disk.PVCNamespace, disk.PVCName, err = d.namespacedName(DetailRootDiskPVC); err != nil {
 			return RootDisk{}, err
 		}
-		disk.Size, err = d.quantity(DetailRootDiskSize, "", false)
+		disk.Size, err = d.rootDiskSize(false)
 	case SourceISO:
 		if disk.URL, err = d.sourceURL(DetailISOURL, "http", "https"); err != nil {
 			return RootDisk{}, err
 		}
-		if disk.Size, err = d.quantity(DetailRootDiskSize, "", true); err != nil {
+		if disk.Size, err = d.rootDiskSize(true); err != nil {
 			return RootDisk{}, err
 		}
-		disk.ISOSize, err = d.quantity(DetailISOSize, DefaultISOSize, true)
+		disk.ISOSize, err = d.boundedSize(DetailISOSize, DefaultISOSize)
 	}
 	if err != nil {
 		return RootDisk{}, err
 	}
 	return disk, nil
-}
-
-// image validates a container image reference loosely: KubeVirt hands it to the container runtime, which has
-// the last word, but whitespace or a URL scheme is always a mistake.
-func (d Details) image(key string) (string, error) {
-	v := d.Get(key)
-	if strings.ContainsAny(v, " \t\n") || strings.Contains(v, "://") {
-		return "", d.invalid(key, "%q is not a container image reference (like quay.io/containerdisks/fedora:43)", v)
-	}
-	return v, nil
-}
-
-// sourceURL validates a URL detail against the schemes CDI can import from.
-func (d Details) sourceURL(key string, schemes ...string) (string, error) {
-	v := d.Get(key)
-	u, err := url.Parse(v)
-	if err != nil || u.Host == "" {
-		return "", d.invalid(key, "%q is not a URL", v)
-	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return v, nil
-		}
-	}
-	return "", d.invalid(key, "%q: scheme %q is not one of %s", v, u.Scheme, strings.Join(schemes, ", "))
 }
 
 // quantity parses a size detail like 20Gi. def applies when the detail is unset; required makes unset an error
@@ -200,6 +175,52 @@ func (d Details) quantity(key, def string, required bool) (resource.Quantity, er
 		return resource.Quantity{}, d.invalid(key, "%q is not a positive size like 20Gi", v)
 	}
 	return q, nil
+}
+
+// rootDiskSize is the root disk's size: the root volume's size when CloudStack sends one (what it accounts;
+// root_disk_size may not exceed it), else root_disk_size within max_disk_size. required makes no size an
+// error; otherwise no size means "as large as the source".
+func (d Details) rootDiskSize(required bool) (resource.Quantity, error) {
+	q, err := d.quantity(DetailRootDiskSize, "", false)
+	if err != nil {
+		return resource.Quantity{}, err
+	}
+	if d.rootVolume > 0 {
+		accounted := *resource.NewQuantity(d.rootVolume, resource.BinarySI)
+		if !q.IsZero() && q.Cmp(accounted) > 0 {
+			return resource.Quantity{}, d.invalid(DetailRootDiskSize, "%s is more than the root volume's %s that CloudStack accounts: "+
+				"remove the detail, or give the Instance a larger root disk in CloudStack", q.String(), accounted.String())
+		}
+		return accounted, nil
+	}
+	if q.IsZero() {
+		if required {
+			return resource.Quantity{}, &DetailError{Key: DetailRootDiskSize, Reason: "not set: the disk needs a size, like 20Gi"}
+		}
+		return q, nil
+	}
+	return q, d.withinMax(DetailRootDiskSize, q)
+}
+
+// boundedSize resolves a size detail (def when unset) within max_disk_size.
+func (d Details) boundedSize(key, def string) (resource.Quantity, error) {
+	q, err := d.quantity(key, def, true)
+	if err != nil {
+		return resource.Quantity{}, err
+	}
+	return q, d.withinMax(key, q)
+}
+
+// withinMax refuses a size larger than the operator's max_disk_size: CloudStack accounts no such disk.
+func (d Details) withinMax(key string, q resource.Quantity) error {
+	limit, err := d.quantity(DetailMaxDiskSize, DefaultMaxDiskSize, true)
+	if err != nil {
+		return err
+	}
+	if q.Cmp(limit) > 0 {
+		return d.invalid(key, "%s is more than the operator's %s (%s): CloudStack accounts no size for this disk", q.String(), DetailMaxDiskSize, limit.String())
+	}
+	return nil
 }
 
 // namespacedName parses "name" or "namespace/name".

@@ -74,8 +74,41 @@ func templateLabels(instance map[string]string, vmName string) map[string]string
 	return labels
 }
 
+// Resources are a guest's CPU count and memory.
+type Resources struct {
+	CPUs   uint32
+	Memory resource.Quantity
+}
+
+func (r Resources) String() string {
+	return fmt.Sprintf("%d vCPUs and %s of memory", r.CPUs, r.Memory.String())
+}
+
+// Accounted is what CloudStack accounts (and bills) for the Instance: the offering's CPUs and memory (maxRam,
+// which the guest sees).
+func (p *Payload) Accounted() Resources {
+	if p.VM == nil {
+		return Resources{}
+	}
+	return Resources{CPUs: uint32(max(p.VM.CPUs, 0)), Memory: *resource.NewQuantity(max(p.VM.MaxRAM, p.VM.MinRAM), resource.BinarySI)}
+}
+
+// CheckInstancetype refuses an instancetype that does not give exactly what CloudStack accounts: CloudStack
+// bills the offering, so an instancetype may stand in for it but never change it. gives is what the instancetype
+// read from the cluster sets (spec.cpu.guest, spec.memory.guest).
+func CheckInstancetype(p *Payload, name string, gives Resources) error {
+	want := p.Accounted()
+	if gives.CPUs == want.CPUs && gives.Memory.Cmp(want.Memory) == 0 {
+		return nil
+	}
+	_, level, _ := p.Details().Lookup(DetailInstancetype)
+	return &DetailError{Key: DetailInstancetype, Level: level, Reason: fmt.Sprintf(
+		"VirtualMachineClusterInstancetype %s gives %s, but the offering CloudStack accounts gives %s: "+
+			"name an instancetype of exactly the offering's size, or remove the detail", name, gives, want)}
+}
+
 // mapResources sets CPU and memory, unless a cluster instancetype stands in for them (KubeVirt rejects a VM
-// that sets both).
+// that sets both); then spec.InstancetypeGives, what the instancetype was read to give, must be the offering's.
 func mapResources(p *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
 	if spec.Instancetype != "" {
 		vm.Spec.Instancetype = &kubevirtv1.InstancetypeMatcher{Name: spec.Instancetype, Kind: "VirtualMachineClusterInstancetype"}
@@ -84,7 +117,10 @@ func mapResources(p *Payload, spec Spec, vm *kubevirtv1.VirtualMachine) error {
 		vm.Spec.Preference = &kubevirtv1.PreferenceMatcher{Name: spec.Preference, Kind: "VirtualMachineClusterPreference"}
 	}
 	if spec.Instancetype != "" {
-		return nil
+		if spec.InstancetypeGives == nil {
+			return nil
+		}
+		return CheckInstancetype(p, spec.Instancetype, *spec.InstancetypeGives)
 	}
 	to := p.VM
 	if to.CPUs < 1 {

@@ -180,7 +180,7 @@ func TestMapDisks(t *testing.T) {
 	}{
 		{
 			name:    "http import with size and storage class",
-			details: map[string]string{"root_disk_url": "https://images.example/fedora.qcow2", "root_disk_size": "20Gi", "storage_class": "ceph-rbd", "disk_bus": "sata"},
+			details: map[string]string{"root_disk_url": "https://images.example/fedora.qcow2", "root_disk_size": "20Gi", "host:storage_class": "ceph-rbd", "disk_bus": "sata"},
 			check: func(t *testing.T, vm *kubevirtv1.VirtualMachine) {
 				require.Len(t, vm.Spec.DataVolumeTemplates, 1)
 				dv := vm.Spec.DataVolumeTemplates[0]
@@ -243,7 +243,7 @@ func TestMapDisks(t *testing.T) {
 		{name: "image given as URL", details: map[string]string{"image": "https://quay.io/x"}, wantError: "detail image"},
 		{name: "bad bus", details: map[string]string{"image": "a/b", "disk_bus": "ide"}, wantError: "detail disk_bus"},
 		{name: "bad PVC name", details: map[string]string{"root_disk_pvc": "Golden/Fedora"}, wantError: "detail root_disk_pvc"},
-		{name: "bad storage class", details: map[string]string{"image": "a/b", "storage_class": "Fast SSD"}, wantError: "detail storage_class"},
+		{name: "bad storage class", details: map[string]string{"image": "a/b", "host:storage_class": "Fast SSD"}, wantError: "detail storage_class"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

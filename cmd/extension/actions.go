@@ -105,11 +105,19 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails.
-func (c *call) desired() (*kubevirtv1.VirtualMachine, translate.Spec, error) {
+// desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails. An
+// instancetype is read from the cluster, and refused unless it gives exactly what CloudStack accounts.
+func (c *call) desired(ctx context.Context) (*kubevirtv1.VirtualMachine, translate.Spec, error) {
 	spec, err := c.payload.Details().Spec()
 	if err != nil {
 		return nil, spec, err
+	}
+	if spec.Instancetype != "" {
+		gives, err := c.instances.ClusterInstancetype(ctx, spec.Instancetype)
+		if err != nil {
+			return nil, spec, err
+		}
+		spec.InstancetypeGives = &gives
 	}
 	vm, err := translate.VirtualMachine(c.payload, c.conn.Namespace, spec)
 	return vm, spec, err
@@ -129,11 +137,14 @@ func (c *call) ref(name string) string { return c.conn.Namespace + "/" + name }
 // and records where it will run as Instance details (visible in CloudStack's UI). Its answer is a JSON merge
 // patch on CloudStack's VirtualMachineTO.
 func prepare(ctx context.Context, c *call) (any, error) {
-	vm, _, err := c.desired()
+	vm, _, err := c.desired(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.instances.CheckReferences(ctx, vm); err != nil {
+		return nil, err
+	}
+	if err := c.instances.CheckCloneSources(ctx, vm); err != nil {
 		return nil, err
 	}
 	return map[string]any{"details": map[string]string{
@@ -143,7 +154,7 @@ func prepare(ctx context.Context, c *call) (any, error) {
 }
 
 func create(ctx context.Context, c *call) (any, error) {
-	vm, spec, err := c.desired()
+	vm, spec, err := c.desired(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +165,7 @@ func create(ctx context.Context, c *call) (any, error) {
 }
 
 func start(ctx context.Context, c *call) (any, error) {
-	vm, spec, err := c.desired()
+	vm, spec, err := c.desired(ctx)
 	if err != nil {
 		return nil, err
 	}
