@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -52,6 +53,9 @@ type settings struct {
 	sweepInterval                 time.Duration
 	maxSessions, maxHandshakes    int
 	maxPerSource, maxFailures     int
+	maxDirect, maxDirectPerSource int
+	maxHTTPConns                  int
+	trustedProxies                []netip.Prefix
 	failureWindow                 time.Duration
 	qps                           float64
 	level                         slog.Level
@@ -68,10 +72,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 		return fallback
 	}
 	var s settings
-	var level string
+	var level, proxies string
 	gw := console.DefaultConfig()
 	fs.StringVar(&s.vncAddr, "vnc-listen", ":5900", "address of the VNC listener CloudStack's console proxy connects to; 0 disables it")
-	fs.StringVar(&s.httpAddr, "http-listen", ":8080", "address of direct mode's web console (page, noVNC, websocket); 0 disables it")
+	fs.StringVar(&s.httpAddr, "http-listen", "", "address of direct mode's web console (page, noVNC, websocket), e.g. :8080; off unless set (console_mode=direct)")
 	fs.StringVar(&s.tlsCert, "tls-cert", def("CONSOLE_TLS_CERT", ""), "certificate file for the web console (HTTPS); with --tls-key (env CONSOLE_TLS_CERT)")
 	fs.StringVar(&s.tlsKey, "tls-key", def("CONSOLE_TLS_KEY", ""), "key file for the web console (env CONSOLE_TLS_KEY)")
 	fs.StringVar(&s.healthAddr, "health-listen", ":8081", "address of /healthz, /readyz and /metrics; 0 disables it")
@@ -83,8 +87,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.DurationVar(&s.writeTimeout, "write-timeout", gw.WriteTimeout, "limit for each write to a session's peer: one that stops reading is disconnected")
 	fs.DurationVar(&s.sweepInterval, "sweep-interval", 30*time.Second, "how often expired, unused tokens are deleted")
 	fs.IntVar(&s.maxSessions, "max-sessions", gw.MaxSessions, "console sessions relayed at once; more are refused")
-	fs.IntVar(&s.maxHandshakes, "max-handshakes", gw.MaxHandshakes, "connections in their handshake at once; more are closed")
+	fs.IntVar(&s.maxHandshakes, "max-handshakes", gw.MaxHandshakes, "VNC connections in their handshake at once; more are closed")
 	fs.IntVar(&s.maxPerSource, "max-handshakes-per-source", gw.MaxHandshakesPerSource, "VNC connections in their handshake at once from one address; more are closed")
+	fs.IntVar(&s.maxDirect, "max-direct-handshakes", gw.MaxDirectHandshakes, "direct-mode websockets in their handshake at once, apart from VNC's; more are refused")
+	fs.IntVar(&s.maxDirectPerSource, "max-direct-handshakes-per-source", gw.MaxDirectHandshakesPerSource, "direct-mode websockets in their handshake at once from one browser address (see --trusted-proxies); more are refused")
+	fs.IntVar(&s.maxHTTPConns, "max-http-connections", 512, "connections to --http-listen open at once, sessions included; more are closed at once")
+	fs.StringVar(&proxies, "trusted-proxies", def("CONSOLE_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of proxies (an Ingress) whose X-Forwarded-For names the browser for the direct-mode limits; none by default (env CONSOLE_TRUSTED_PROXIES)")
 	fs.IntVar(&s.maxFailures, "max-auth-failures-per-source", gw.MaxAuthFailuresPerSource, "failed VNC authentications from one address within --auth-failure-window after which its connections are closed, before any API call")
 	fs.DurationVar(&s.failureWindow, "auth-failure-window", gw.AuthFailureWindow, "the window of --max-auth-failures-per-source")
 	fs.Float64Var(&s.qps, "kube-api-qps", 20, "requests a second to the API server (burst twice that)")
@@ -98,18 +106,26 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err := s.level.UnmarshalText([]byte(level)); err != nil {
 		return s, fmt.Errorf("--log-level %q: %w", level, err)
 	}
+	var err error
+	if s.trustedProxies, err = console.ParseTrustedProxies(proxies); err != nil {
+		return s, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	if (s.tlsCert == "") != (s.tlsKey == "") {
 		return s, errors.New("--tls-cert and --tls-key go together")
 	}
 	if s.qps <= 0 || s.handshakeTimeout <= 0 || s.authTimeout <= 0 || s.writeTimeout <= 0 || s.sweepInterval <= 0 ||
-		s.maxSessions <= 0 || s.maxHandshakes <= 0 || s.maxPerSource <= 0 || s.maxFailures <= 0 || s.failureWindow <= 0 {
+		s.maxSessions <= 0 || s.maxHandshakes <= 0 || s.maxPerSource <= 0 || s.maxFailures <= 0 || s.failureWindow <= 0 ||
+		s.maxDirect <= 0 || s.maxDirectPerSource <= 0 || s.maxHTTPConns <= 0 {
 		return s, errors.New("--kube-api-qps, the timeouts, --sweep-interval, --auth-failure-window and the --max-* limits must be positive")
 	}
-	if s.vncAddr == "0" && s.httpAddr == "0" {
+	if !enabled(s.vncAddr) && !enabled(s.httpAddr) {
 		return s, errors.New("--vnc-listen and --http-listen are both disabled: nothing to serve")
 	}
 	return s, nil
 }
+
+// enabled says whether a listen flag names an address: "" and "0" disable it.
+func enabled(addr string) bool { return addr != "" && addr != "0" }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	s, err := parseFlags(args, getenv, stderr)
@@ -139,8 +155,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		HandshakeTimeout: s.handshakeTimeout, AuthTimeout: s.authTimeout, WriteTimeout: s.writeTimeout,
 		MaxSessions: s.maxSessions, MaxHandshakes: s.maxHandshakes, NoVNCDir: s.novncDir,
 		MaxHandshakesPerSource: s.maxPerSource, MaxAuthFailuresPerSource: s.maxFailures, AuthFailureWindow: s.failureWindow,
+		MaxDirectHandshakes: s.maxDirect, MaxDirectHandshakesPerSource: s.maxDirectPerSource, TrustedProxies: s.trustedProxies,
 	})
-	log.Info("starting", "vnc", s.vncAddr, "http", s.httpAddr, "tls", s.tlsCert != "", "namespace", s.namespace, "novnc", s.novncDir, "server", cfg.Host)
+	log.Info("starting", "vnc", s.vncAddr, "http", s.httpAddr, "trustedProxies", fmt.Sprint(s.trustedProxies), "tls", s.tlsCert != "", "namespace", s.namespace, "novnc", s.novncDir, "server", cfg.Host)
 	return serve(ctx, s, gw, tokens, reg, log)
 }
 
@@ -159,7 +176,7 @@ func serve(ctx context.Context, s settings, gw *console.Gateway, tokens *console
 		}()
 	}
 	n := 0
-	if s.vncAddr != "0" {
+	if enabled(s.vncAddr) {
 		ln, err := net.Listen("tcp", s.vncAddr)
 		if err != nil {
 			return fmt.Errorf("--vnc-listen: %w", err)
@@ -167,13 +184,21 @@ func serve(ctx context.Context, s settings, gw *console.Gateway, tokens *console
 		n++
 		start(func() error { return gw.ServeVNC(ctx, ln) })
 	}
-	if s.httpAddr != "0" {
+	if enabled(s.httpAddr) {
+		ln, err := listenHTTP(s.httpAddr, s.maxHTTPConns)
+		if err != nil {
+			return fmt.Errorf("--http-listen: %w", err)
+		}
 		n++
-		start(func() error { return serveHTTP(ctx, s.httpAddr, s.tlsCert, s.tlsKey, gw.DirectHandler()) })
+		start(func() error { return serveHTTP(ctx, ln, s.tlsCert, s.tlsKey, gw.DirectHandler()) })
 	}
-	if s.healthAddr != "0" {
+	if enabled(s.healthAddr) {
+		ln, err := listenHTTP(s.healthAddr, maxHealthConns)
+		if err != nil {
+			return fmt.Errorf("--health-listen: %w", err)
+		}
 		n++
-		start(func() error { return serveHTTP(ctx, s.healthAddr, "", "", healthHandler(&ready, reg)) })
+		start(func() error { return serveHTTP(ctx, ln, "", "", healthHandler(&ready, reg)) })
 	}
 	n++
 	start(func() error { sweep(ctx, tokens, s.sweepInterval, &ready, log); return nil })
@@ -224,9 +249,23 @@ func healthHandler(ready *atomic.Bool, reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
-// serveHTTP serves h on addr until ctx ends. The header timeout keeps slow clients from holding connections.
-func serveHTTP(ctx context.Context, addr, cert, key string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+// maxHealthConns caps the health listener's connections: the kubelet's probes and a metrics scraper need few.
+const maxHealthConns = 32
+
+// listenHTTP listens on addr, holding at most max connections open: more are closed at once, so that a flood
+// of idle connections runs into the cap and not into the process's file descriptors.
+func listenHTTP(addr string, max int) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return console.LimitListener(ln, max), nil
+}
+
+// serveHTTP serves h on ln until ctx ends. The header timeout keeps slow clients from holding connections;
+// net/http retries temporary accept errors itself.
+func serveHTTP(ctx context.Context, ln net.Listener, cert, key string, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
 		// Requests, websockets included, end with ctx: a hijacked connection outlives Shutdown and Close.
 		BaseContext: func(net.Listener) context.Context { return ctx }}
@@ -239,14 +278,14 @@ func serveHTTP(ctx context.Context, addr, cert, key string, h http.Handler) erro
 	defer stop()
 	var err error
 	if cert != "" {
-		err = srv.ListenAndServeTLS(cert, key)
+		err = srv.ServeTLS(ln, cert, key)
 	} else {
-		err = srv.ListenAndServe()
+		err = srv.Serve(ln)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
-	return fmt.Errorf("%s: %w", addr, err)
+	return fmt.Errorf("%s: %w", ln.Addr(), err)
 }
 
 // restConfig is the --kubeconfig file's, else $KUBECONFIG's, else the in-cluster config.

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -11,7 +15,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	env := map[string]string{"CONSOLE_NAMESPACE": "consoles", "POD_NAMESPACE": "cloudstack-kubevirt-system", "NOVNC_DIR": "/novnc", "LOG_LEVEL": "debug"}
+	env := map[string]string{"CONSOLE_NAMESPACE": "consoles", "CONSOLE_TRUSTED_PROXIES": "10.0.0.0/8", "POD_NAMESPACE": "cloudstack-kubevirt-system", "NOVNC_DIR": "/novnc", "LOG_LEVEL": "debug"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -21,7 +25,11 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults", env: map[string]string{"POD_NAMESPACE": "cloudstack-kubevirt-system"}, check: func(t *testing.T, s settings) {
 			assert.Equal(t, ":5900", s.vncAddr)
-			assert.Equal(t, ":8080", s.httpAddr)
+			assert.Empty(t, s.httpAddr, "direct mode's listener is off unless asked for")
+			assert.Empty(t, s.trustedProxies, "no proxy is trusted unless named")
+			assert.Equal(t, 64, s.maxDirect)
+			assert.Equal(t, 16, s.maxDirectPerSource)
+			assert.Equal(t, 512, s.maxHTTPConns)
 			assert.Equal(t, ":8081", s.healthAddr)
 			assert.Equal(t, "cloudstack-kubevirt-console", s.namespace, "the tokens' own namespace, not the gateway's")
 			assert.Empty(t, s.novncDir)
@@ -37,6 +45,12 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, "consoles", s.namespace)
 			assert.Equal(t, "/novnc", s.novncDir)
 			assert.Equal(t, slog.LevelDebug, s.level)
+			assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, s.trustedProxies)
+		}},
+		{name: "direct mode", args: []string{"--http-listen=:8080", "--trusted-proxies=192.0.2.7, 10.0.0.0/8", "--max-http-connections=100"}, check: func(t *testing.T, s settings) {
+			assert.Equal(t, ":8080", s.httpAddr)
+			assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("10.0.0.0/8")}, s.trustedProxies)
+			assert.Equal(t, 100, s.maxHTTPConns)
 		}},
 		{name: "flags win", env: env, args: []string{"--namespace=x", "--novnc-dir=/n", "--vnc-listen=127.0.0.1:5901", "--http-listen=0"}, check: func(t *testing.T, s settings) {
 			assert.Equal(t, "x", s.namespace)
@@ -46,6 +60,10 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "certificate without key", args: []string{"--tls-cert=/c"}, wantErr: "go together"},
 		{name: "nothing to serve", args: []string{"--vnc-listen=0", "--http-listen=0"}, wantErr: "nothing to serve"},
+		{name: "nothing to serve by default without VNC", args: []string{"--vnc-listen=0"}, wantErr: "nothing to serve"},
+		{name: "trusted proxy by name", args: []string{"--trusted-proxies=ingress.example.com"}, wantErr: `--trusted-proxies: trusted proxy "ingress.example.com"`},
+		{name: "zero HTTP connections", args: []string{"--max-http-connections=0"}, wantErr: "must be positive"},
+		{name: "zero direct handshakes", args: []string{"--max-direct-handshakes-per-source=0"}, wantErr: "must be positive"},
 		{name: "zero timeout", args: []string{"--handshake-timeout=0s"}, wantErr: "must be positive"},
 		{name: "zero auth timeout", args: []string{"--auth-timeout=0s"}, wantErr: "must be positive"},
 		{name: "zero per-source limit", args: []string{"--max-handshakes-per-source=0"}, wantErr: "must be positive"},
@@ -63,4 +81,39 @@ func TestParseFlags(t *testing.T) {
 			tt.check(t, s)
 		})
 	}
+}
+
+// The web console's listener closes connections beyond its cap at once, and serves again when one ends.
+func TestHTTPListenerCap(t *testing.T) {
+	ln, err := listenHTTP("127.0.0.1:0", 1)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() {
+		served <- serveHTTP(ctx, ln, "", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	}()
+	defer func() {
+		cancel()
+		assert.NoError(t, <-served)
+	}()
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	held := dial() // says nothing: holds the only slot
+	extra := dial()
+	defer extra.Close()
+	_, err = io.ReadFull(extra, make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "closed at once")
+
+	held.Close()
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		require.NoError(c, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		assert.Equal(c, "ok", string(body))
+	}, 10*time.Second, 50*time.Millisecond, "the slot came back")
 }
