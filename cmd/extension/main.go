@@ -122,7 +122,7 @@ func readPayload(path string) (*translate.Payload, error) {
 // logger writes diagnostics to path. An unwritable log file is never fatal: the answer matters more.
 func logger(path string) *slog.Logger {
 	var w io.Writer = io.Discard
-	if f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640); err == nil {
+	if f, err := openLogFile(path); err == nil { // a symbolic link or a FIFO is refused, see openLogFile
 		w = f // closed by the process's exit: every call is a new process
 	}
 	return slog.New(slog.NewTextHandler(w, nil)).With("pid", os.Getpid())
