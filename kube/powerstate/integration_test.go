@@ -38,18 +38,40 @@ var (
 
 const leaseNamespace = "cloudstack-kubevirt-system"
 
-func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, testenv.Options{}, func(e *testenv.Env) {
-		env = e
-		ctx := context.Background()
-		if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}}); err != nil {
-			panic(err)
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) (code int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a first run builds the binaries
+	defer cancel()
+	e, err := testenv.Start(ctx, testenv.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := e.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
 		}
-		var err error
-		if sim, err = kubevirtsim.Start(ctx, e.Config, kubevirtsim.Options{}); err != nil {
-			panic(err)
+	}()
+	env = e
+	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if sim, err = kubevirtsim.Start(context.Background(), e.Config, kubevirtsim.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The simulator runs KubeVirt's VM controller as a process, which must let go of the API server before
+	// envtest stops it, or kube-apiserver outlives envtest's stop timeout.
+	defer func() {
+		if err := sim.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
 		}
-	}))
+	}()
+	return m.Run()
 }
 
 // replica is one running reconciler.
@@ -159,14 +181,20 @@ func waitVMIPhase(t *testing.T, key types.NamespacedName, phase kubevirtv1.Virtu
 	}, 20*time.Second, 20*time.Millisecond)
 }
 
-// transitions lists the reasons of the power-state Events recorded on the VM, oldest first.
+// reconcilerComponent is the name the reconciler's Events carry (manager.go).
+const reconcilerComponent = "cloudstack-kubevirt-reconciler"
+
+// transitions lists the reasons of the power-state Events recorded on the VM, oldest first. KubeVirt's VM
+// controller records its own on the VM too (SuccessfulCreate, SuccessfulDelete: kubevirt.io/kubevirt v1.8.0,
+// pkg/virt-controller/watch/vm/vm.go, startVMI and stopVMI), which are not the reconciler's.
 func transitions(t *testing.T, key types.NamespacedName) []string {
 	t.Helper()
 	var events eventsv1.EventList
 	require.NoError(t, env.Client.List(t.Context(), &events, client.InNamespace(key.Namespace)))
 	var reasons []string
 	for _, e := range events.Items {
-		if e.Regarding.Name == key.Name && e.Regarding.Kind == "VirtualMachine" {
+		mine := e.ReportingController == reconcilerComponent || e.DeprecatedSource.Component == reconcilerComponent
+		if mine && e.Regarding.Name == key.Name && e.Regarding.Kind == "VirtualMachine" {
 			reasons = append(reasons, e.Reason)
 		}
 	}

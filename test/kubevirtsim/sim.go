@@ -103,7 +103,8 @@ type Sim struct {
 
 // Start starts KubeVirt's VM controller (or shares the one already running against the same API server, see
 // upstream.go) and the simulator against the API server at cfg, and returns once both have synced their
-// caches. It runs until ctx is cancelled or Stop is called; call Stop to stop the controller too. cfg needs the
+// caches. It runs until ctx is cancelled or Stop is called; stop it before its API server, or kube-apiserver,
+// still serving the controller's watches, may outlast envtest's stop timeout. cfg needs the
 // KubeVirt CRDs (the kubevirts CRD is installed as virt-operator defines it where missing); without the
 // DataVolume CRD KubeVirt cannot create DataVolumes from templates. A first run builds the controller from
 // test/upstream, which takes minutes. If cfg sets no QPS, the simulator uses 500 (burst 1000), so that thousands
