@@ -3,11 +3,8 @@
 package kube
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -23,16 +20,17 @@ const UserAgent = "cloudstack-kubevirt-extension"
 // Go type for it.
 var NetworkAttachmentDefinitionGVK = schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"}
 
-// RESTConfig loads the kubeconfig file a CloudStack detail names.
+// RESTConfig loads the kubeconfig file a CloudStack detail names. The file is opened once and checked on the open
+// descriptor (see readKubeconfig), and the client configuration is built from the bytes read, so that the file
+// client-go uses is the file that was checked.
 func RESTConfig(conn translate.Connection) (*rest.Config, error) {
-	if err := checkKubeconfigFile(conn.Kubeconfig); err != nil {
+	data, err := readKubeconfig(conn.Kubeconfig, os.Geteuid())
+	if err != nil {
 		return nil, err
 	}
-	loader := &clientcmd.ClientConfigLoadingRules{ExplicitPath: conn.Kubeconfig}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: conn.Context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loader, overrides).ClientConfig()
+	cfg, err := restConfigFromKubeconfig(conn.Kubeconfig, conn.Context, data)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s (context %q): %w", conn.Kubeconfig, conn.Context, err)
+		return nil, err
 	}
 	if cfg.Insecure && !conn.InsecureTLS {
 		return nil, fmt.Errorf("kubeconfig %s turns TLS verification off (insecure-skip-tls-verify): give it the cluster's CA instead, or set the detail %s=true to accept the risk", conn.Kubeconfig, translate.DetailInsecureTLS)
@@ -45,24 +43,26 @@ func RESTConfig(conn translate.Connection) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// checkKubeconfigFile refuses a kubeconfig that is not a regular file (a symbolic link included) or that others
-// may write: whoever can write it can point the extension, and its credentials, anywhere.
-func checkKubeconfigFile(path string) error {
-	if !filepath.IsAbs(path) {
-		return fmt.Errorf("kubeconfig %s is not an absolute path", path)
-	}
-	info, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("kubeconfig %s does not exist on this management server: copy it to every management server", path)
-	}
+// restConfigFromKubeconfig builds the client configuration from a kubeconfig's bytes, as client-go's loader
+// would from its file: relative certificate and key paths are taken relative to the kubeconfig's directory.
+func restConfigFromKubeconfig(path, context string, data []byte) (*rest.Config, error) {
+	raw, err := clientcmd.Load(data)
 	if err != nil {
-		return fmt.Errorf("kubeconfig %s cannot be read by the management server's user: %w", path, err)
+		return nil, fmt.Errorf("kubeconfig %s cannot be parsed: %w", path, err)
 	}
-	if !info.Mode().IsRegular() {
-		return fmt.Errorf("kubeconfig %s is not a regular file (%s)", path, info.Mode().Type())
+	for _, c := range raw.Clusters {
+		c.LocationOfOrigin = path
 	}
-	if info.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("kubeconfig %s is writable by other users (mode %04o): chmod go-w it (0600, owned by the cloud user, is best)", path, info.Mode().Perm())
+	for _, a := range raw.AuthInfos {
+		a.LocationOfOrigin = path
 	}
-	return nil
+	if err := clientcmd.ResolveLocalPaths(raw); err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: resolving its file paths: %w", path, err)
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, "", overrides, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s (context %q): %w", path, context, err)
+	}
+	return cfg, nil
 }
