@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -79,17 +80,19 @@ const tokenNamespace = translate.DefaultConsoleNamespace
 var vmCounter atomic.Int64
 
 // fixture is a namespace with VMs that run QEMU, the stand-in for virt-api, and a gateway with the RBAC of
-// manifests/console.
+// manifests/console, bound in that namespace only, as manifests/examples/namespace binds it in a host's.
 type fixture struct {
-	env     *testenv.Env
-	ns      string
-	peers   vncpeer.Peers
-	api     *virtapisim.Server
-	admin   *kube.Instances // getconsole's side (the extension), as admin
-	tokens  *Tokens         // the gateway's
-	vncAddr string
-	httpURL string
-	logs    *vncpeer.SyncBuffer
+	env      *testenv.Env
+	ns       string
+	peers    vncpeer.Peers
+	api      *virtapisim.Server
+	admin    *kube.Instances // getconsole's side (the extension), as admin
+	tokens   *Tokens         // the gateway's
+	upstream *KubeVirt       // the gateway's
+	gateway  *kube.Client    // the gateway's identity
+	vncAddr  string
+	httpURL  string
+	logs     *vncpeer.SyncBuffer
 
 	mu      sync.Mutex
 	sockets map[string]string // VM name -> its QEMU's VNC socket
@@ -108,6 +111,7 @@ func newFixture(t *testing.T, options ...func(*Config)) *fixture {
 	err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tokenNamespace}})
 	require.NoError(t, client.IgnoreAlreadyExists(err))
 	applyManifest(t, e, "console/rbac.yaml")
+	applyManifestIn(t, e, "examples/namespace/console-rolebinding.yaml", f.ns)
 
 	sim, err := kubevirtsim.Start(context.Background(), e.Config, kubevirtsim.Options{Namespaces: []string{f.ns}})
 	require.NoError(t, err)
@@ -126,9 +130,11 @@ func newFixture(t *testing.T, options ...func(*Config)) *fixture {
 	require.NoError(t, err)
 	f.tokens, err = NewTokens(cfg, tokenNamespace)
 	require.NoError(t, err)
-	upstream, err := NewKubeVirt(cfg)
+	f.upstream, err = NewKubeVirt(cfg)
 	require.NoError(t, err)
-	gcfg := Config{Tokens: f.tokens, Upstream: upstream, HandshakeTimeout: 10 * time.Second, Log: slog.New(slog.NewJSONHandler(f.logs, nil))}
+	f.gateway, err = kube.NewClient(cfg)
+	require.NoError(t, err)
+	gcfg := Config{Tokens: f.tokens, Upstream: f.upstream, HandshakeTimeout: 10 * time.Second, Log: slog.New(slog.NewJSONHandler(f.logs, nil))}
 	for _, o := range options {
 		o(&gcfg)
 	}
@@ -153,27 +159,50 @@ func newFixture(t *testing.T, options ...func(*Config)) *fixture {
 		web.Close()
 		assert.NoError(t, <-served)
 	})
-	// RBAC takes effect asynchronously: wait until the gateway may read its tokens.
-	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.NoError(c, f.tokens.Check(ctx)) }, 10*time.Second, 50*time.Millisecond)
+	// RBAC takes effect asynchronously: wait until the gateway may read its tokens and the namespace's VMs.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.NoError(c, f.tokens.Check(ctx))
+		err := f.gateway.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: "none"}, &kubevirtv1.VirtualMachine{})
+		assert.True(c, kerrors.IsNotFound(err), "%v", err)
+	}, 10*time.Second, 50*time.Millisecond)
 	return f
+}
+
+// applyManifestIn creates the objects of a file under manifests/ in namespace, as an overlay's `namespace:`
+// would.
+func applyManifestIn(t *testing.T, e *testenv.Env, path, namespace string) {
+	t.Helper()
+	for _, obj := range readManifest(t, path) {
+		obj.SetNamespace(namespace)
+		require.NoError(t, client.IgnoreAlreadyExists(e.Client.Create(t.Context(), obj)))
+	}
 }
 
 // applyManifest creates the objects of a file under manifests/ (which names their namespaces itself).
 func applyManifest(t *testing.T, e *testenv.Env, path string) {
 	t.Helper()
+	for _, obj := range readManifest(t, path) {
+		require.NoError(t, client.IgnoreAlreadyExists(e.Client.Create(t.Context(), obj)))
+	}
+}
+
+// readManifest decodes the objects of a file under manifests/.
+func readManifest(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	data, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "manifests", path))
 	require.NoError(t, err)
+	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		obj := &unstructured.Unstructured{}
 		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			return
+			return objs
 		} else {
 			require.NoError(t, err)
 		}
 		if len(obj.Object) > 0 {
-			require.NoError(t, client.IgnoreAlreadyExists(e.Client.Create(t.Context(), obj)))
+			objs = append(objs, obj)
 		}
 	}
 }
@@ -543,4 +572,45 @@ func TestConsoleTokensNeedTheirRole(t *testing.T) {
 		_, err := in.OpenConsole(t.Context(), id, settings)
 		require.ErrorContains(c, err, "apply manifests/extension-rbac/console-tokens.yaml")
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// The gateway's rules are bound per namespace (manifests/examples/namespace/console-rolebinding.yaml): it opens
+// the consoles of its namespace's VMs, and may not even read a VM in a namespace without the binding, whatever a
+// token says. (Bound cluster-wide, a compromised gateway read every VM's spec and opened every console.)
+func TestConsoleRBACIsPerNamespace(t *testing.T) {
+	f := newFixture(t)
+	id := f.vm(t, "vm-bound", true)
+	c := f.console(t, id, translate.ConsoleVNC, 30*time.Second)
+	_, output, err := f.snapshot(t, c.Password)
+	require.NoError(t, err, "its own namespace: vncsnapshot: %s", output)
+
+	// Another namespace with a VM that looks like CloudStack's, and a token for it (forged: the extension
+	// would refuse a namespace it is not bound in).
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "console-unbound-"}}
+	require.NoError(t, f.env.Client.Create(t.Context(), ns))
+	uuid := fmt.Sprintf("0d5e6c2a-8f0b-4c7e-9a51-%012d", vmCounter.Add(1))
+	vm := &kubevirtv1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vm-unbound",
+			Labels: map[string]string{translate.LabelManagedBy: translate.ManagedBy, translate.LabelInstanceUUID: uuid}},
+		Spec: kubevirtv1.VirtualMachineSpec{
+			RunStrategy: ptr.To(kubevirtv1.RunStrategyHalted),
+			Template: &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{
+				Domain: kubevirtv1.DomainSpec{Memory: &kubevirtv1.Memory{Guest: ptr.To(resource.MustParse("32Mi"))}},
+			}},
+		},
+	}
+	require.NoError(t, f.env.Client.Create(t.Context(), vm))
+	target := kube.ConsoleTarget{Namespace: ns.Name, Name: vm.Name, InstanceUUID: uuid}
+
+	_, err = f.upstream.Open(t.Context(), target)
+	require.Error(t, err)
+	assert.True(t, kerrors.IsForbidden(err), "the gateway may not read the VM: %v", err)
+
+	tok := kube.ConsoleToken{Mode: translate.ConsoleVNC, Target: target, Password: "unbound1", Lifetime: time.Minute}
+	require.NoError(t, f.env.Client.Create(t.Context(), tokenSecret(tok)))
+	_, output, err = f.snapshot(t, "unbound1")
+	require.Error(t, err, output)
+	assert.Contains(t, output, "VNC authentication failed")
+	assert.Contains(t, f.logs.String(), "forbidden: the gateway's ServiceAccount is not bound in namespace "+ns.Name)
+	assert.Equal(t, []string{"vm-bound"}, f.dialedVMs(), "nothing opened outside the namespace")
 }

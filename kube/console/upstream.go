@@ -74,6 +74,11 @@ func (k *KubeVirt) check(ctx context.Context, target kube.ConsoleTarget) error {
 	if kerrors.IsNotFound(err) {
 		return fmt.Errorf("VirtualMachine %s does not exist", target)
 	}
+	// The gateway's rules are bound per managed namespace: say which binding is missing.
+	if kerrors.IsForbidden(err) {
+		return fmt.Errorf("reading VirtualMachine %s: forbidden: the gateway's ServiceAccount is not bound in namespace %s "+
+			"(a RoleBinding of ClusterRole cloudstack-kubevirt-console there, as manifests/examples/namespace has): %w", target, target.Namespace, err)
+	}
 	if err != nil {
 		return fmt.Errorf("reading VirtualMachine %s: %w", target, err)
 	}
