@@ -12,6 +12,10 @@ type Instance struct {
 	NICs     []NIC
 	// Details are the Instance's External: details (template, offering and Instance), prefix stripped.
 	Details map[string]string
+	// RootDiskBytes, when set, sends a ROOT volume of that size in disks, as GsonHelper writes a DiskTO (its
+	// VolumeObjectTO wrapped in an object keyed by the class). CloudStack 4.21 and 4.22 send no volumes for
+	// External Instances.
+	RootDiskBytes int64
 }
 
 // NIC is one CloudStack NIC on a VLAN.
@@ -52,6 +56,11 @@ func (h Host) Payload(in Instance, state string, withNICs bool) map[string]any {
 		"details": vmDetails, "enterHardwareSetup": false, "disks": []any{}, "nics": nics,
 		"configDriveLocation": "SECONDARY", "guestOsDetails": map[string]any{}, "extraConfig": map[string]any{},
 		"networkIdToNetworkNameMap": map[string]any{},
+	}
+	if in.RootDiskBytes > 0 {
+		to["disks"] = []any{map[string]any{"diskSeq": 0, "type": "ROOT", "data": map[string]any{
+			"org.apache.cloudstack.storage.to.VolumeObjectTO": map[string]any{"volumeType": "ROOT", "size": in.RootDiskBytes, "name": "ROOT-" + in.Name},
+		}}}
 	}
 	if in.BootType != "" {
 		to["bootType"] = in.BootType

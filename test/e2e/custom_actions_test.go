@@ -201,7 +201,12 @@ func TestSnapshots(t *testing.T) {
 		res := runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "manual"})
 		requireFailure(t, res, `already has a snapshot "manual" (VirtualMachineSnapshot `+customNamespace+"/"+name+"-manual")
 		assert.Contains(t, res.Output, "that CloudStack did not take for this Instance: choose another name, or delete it first")
+		// Not the Instance's (no UUID label): DeleteSnapshot leaves it alone, as kubectl made it.
 		requireSuccess(t, runCustom(t, h, "DeleteSnapshot", in, map[string]any{"snap_name": "manual"}))
+		require.NoError(t, s.client.Delete(t.Context(), manual))
+		require.Eventually(t, func() bool {
+			return kerrors.IsNotFound(s.client.Get(t.Context(), client.ObjectKeyFromObject(manual), manual))
+		}, 10*time.Second, 50*time.Millisecond)
 	})
 
 	t.Run("restore of the running Instance is refused", func(t *testing.T) {

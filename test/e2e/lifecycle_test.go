@@ -86,6 +86,8 @@ func statuses(t *testing.T, h cloudstacksim.Host) map[string]string {
 func TestRootDiskVariants(t *testing.T) {
 	const ns = "e2e-variants"
 	namespace(t, ns)
+	sourcePVC(t, "golden", "fedora-43", map[string]string{translate.LabelSharedSource: "true"})
+	allowClones(t, ns, "golden")
 	tests := []struct {
 		name    string
 		details map[string]string
