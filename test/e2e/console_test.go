@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,7 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
@@ -173,6 +177,7 @@ func startGateway(t *testing.T, namespace, name string) gateway {
 			return d.DialContext(ctx, "unix", sock)
 		})
 		applyManifests(t, "console/rbac.yaml")
+		bindGateway(t, namespace)
 		var err error
 		kubeconfig, err = s.virtapi.KubeconfigFor(dir, "system:serviceaccount:cloudstack-kubevirt-system:cloudstack-kubevirt-console", []string{"system:serviceaccounts", "system:authenticated"})
 		require.NoError(t, err)
@@ -199,6 +204,20 @@ func startGateway(t *testing.T, namespace, name string) gateway {
 		return resp.StatusCode == http.StatusOK
 	}, 20*time.Second, 50*time.Millisecond, "the gateway gets ready once it may list its tokens")
 	return gateway{vncPort: vncPort, url: "http://127.0.0.1:" + httpPort}
+}
+
+// bindGateway grants the gateway its rules in namespace, as manifests/examples/namespace does in a host's: it
+// is bound per managed namespace, not cluster-wide.
+func bindGateway(t *testing.T, namespace string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "manifests", "examples", "namespace", "console-rolebinding.yaml"))
+	require.NoError(t, err)
+	rb := &rbacv1.RoleBinding{}
+	require.NoError(t, yaml.UnmarshalStrict(data, rb))
+	rb.Namespace = namespace
+	if err := s.client.Create(t.Context(), rb); !kerrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
 }
 
 func freePort(t *testing.T) string {
