@@ -291,7 +291,6 @@ func TestTrustSnapshotsByUUID(t *testing.T) {
 	in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})
 	name := vmName(in)
 	requireSuccess(t, call(t, h, "create", in))
-	t.Cleanup(func() { call(t, h, "delete", in) })
 	former := &snapshotv1.VirtualMachineSnapshot{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: customNamespace, Name: translate.SnapshotObjectName(name, "former"),
@@ -302,7 +301,6 @@ func TestTrustSnapshotsByUUID(t *testing.T) {
 			APIGroup: ptr.To(kubevirtv1.SchemeGroupVersion.Group), Kind: "VirtualMachine", Name: name}},
 	}
 	require.NoError(t, s.client.Create(t.Context(), former))
-	t.Cleanup(func() { _ = s.client.Delete(t.Context(), former) })
 
 	rows := tableOf(t, runCustom(t, h, "ListSnapshots", in, nil))
 	for _, r := range rows {
@@ -314,4 +312,7 @@ func TestTrustSnapshotsByUUID(t *testing.T) {
 	assert.Contains(t, res.Output, "nothing to do")
 	require.NoError(t, s.client.Get(t.Context(), client.ObjectKeyFromObject(former), &snapshotv1.VirtualMachineSnapshot{}), "the other Instance's snapshot is left alone")
 	requireFailure(t, runCustom(t, h, "CreateSnapshot", in, map[string]any{"snap_name": "former"}), "that CloudStack did not take for this Instance")
+	requireSuccess(t, call(t, h, "delete", in))
+	require.NoError(t, s.client.Get(t.Context(), client.ObjectKeyFromObject(former), &snapshotv1.VirtualMachineSnapshot{}), "delete removes only the Instance's own snapshots")
+	require.NoError(t, s.client.Delete(t.Context(), former))
 }
