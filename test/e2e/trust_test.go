@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -119,6 +120,19 @@ func TestTrustSharedSourceClone(t *testing.T) {
 	h := host(managedNamespace)
 	h.Host["kubeconfig"] = kubeconfig
 
+	t.Run("the extension's identity may ask CDI for a clone in its namespace", func(t *testing.T) {
+		for _, attrs := range []authorizationv1.ResourceAttributes{
+			{Namespace: managedNamespace, Verb: "create", Group: "cdi.kubevirt.io", Resource: "datavolumes", Subresource: "source"},
+			{Namespace: managedNamespace, Verb: "get", Resource: "persistentvolumeclaims"},
+			{Verb: "get", Group: "instancetype.kubevirt.io", Resource: "virtualmachineclusterinstancetypes"},
+		} {
+			review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: extensionIdentity, Groups: serviceAccountGroups, ResourceAttributes: &attrs,
+			}}
+			require.NoError(t, s.client.Create(t.Context(), review))
+			assert.True(t, review.Status.Allowed, "%s %s/%s in %q", attrs.Verb, attrs.Resource, attrs.Subresource, attrs.Namespace)
+		}
+	})
 	t.Run("check finds every permission the extension uses, the clone's included", func(t *testing.T) {
 		_, lines := runCheck(t, h, h.Payload(instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"}), "Running", false))
 		assert.Equal(t, kube.Pass, lines["permissions"].Result, lines["permissions"].Detail)
