@@ -23,27 +23,29 @@ if command -v qemu-system-x86_64 >/dev/null && command -v vncsnapshot >/dev/null
   export CONSOLE_PEERS=required
 fi
 
-# Direct mode's browser test: Debian's Chromium (installed as root when missing) and noVNC from npm, pinned as the
-# Dockerfile pins it and cached by version outside the work tree. Without either the test skips and says so.
+# Direct mode's browser test: Debian's Chromium (installed as root when missing) and noVNC from npm, pinned with its
+# sha512 in hack/novnc.lock (the Dockerfile fetches it the same way) and cached by version outside the work tree.
+# Without either the test skips and says so.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "== installing Chromium for the direct-mode console test"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
     || echo "== could not install chromium: the browser test will skip"
 fi
-novnc_version=1.7.0
+novnc_version=$(hack/fetch-novnc.sh --version)
+novnc_integrity=$(hack/fetch-novnc.sh --integrity)
 novnc_dir="${XDG_CACHE_HOME:-$HOME/.cache}/cloudstack-kubevirt/novnc-$novnc_version"
-if [ ! -f "$novnc_dir/core/rfb.js" ] && command -v npm >/dev/null; then
-  echo "== fetching noVNC $novnc_version from npm for the direct-mode console test"
+# A cached copy counts only if it was checked against the integrity hack/novnc.lock keeps now.
+if [ "$(cat "$novnc_dir/.integrity" 2>/dev/null)" != "$novnc_integrity" ] && command -v npm >/dev/null; then
+  echo "== fetching noVNC $novnc_version from npm, checked against hack/novnc.lock, for the direct-mode console test"
   tmp=$(mktemp -d)
-  if (cd "$tmp" && npm pack --silent "@novnc/novnc@$novnc_version" >/dev/null && mkdir -p "$tmp/x" \
-      && tar -xzf "novnc-novnc-$novnc_version.tgz" -C "$tmp/x" --strip-components=1); then
+  if hack/fetch-novnc.sh "$tmp/x"; then
     mkdir -p "$(dirname "$novnc_dir")" && rm -rf "$novnc_dir" && mv "$tmp/x" "$novnc_dir"
   else
     echo "== could not fetch noVNC: the browser test will skip"
   fi
   rm -rf "$tmp"
 fi
-if [ -f "$novnc_dir/core/rfb.js" ]; then
+if [ "$(cat "$novnc_dir/.integrity" 2>/dev/null)" = "$novnc_integrity" ]; then
   export NOVNC_DIR="$novnc_dir"
 fi
 
