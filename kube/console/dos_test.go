@@ -571,3 +571,24 @@ func TestLimitListener(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "the first's slot came back")
 	_ = second
 }
+
+// What admitting a direct-mode handshake costs (its address from a proxy's header, then both pools), with many
+// at once contending for the pools' locks.
+func BenchmarkDirectAdmit(b *testing.B) {
+	trusted, err := ParseTrustedProxies("10.0.0.0/8")
+	require.NoError(b, err)
+	g := New(Config{MaxDirectHandshakes: 1 << 20, MaxDirectHandshakesPerSource: 1 << 20, TrustedProxies: trusted})
+	r := httptest.NewRequest(http.MethodGet, "/websockify", nil)
+	r.RemoteAddr = "10.1.2.3:4000"
+	r.Header.Set("X-Forwarded-For", "198.51.100.1, 10.9.9.9")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			release, _, err := g.direct.admit(clientSource(r, g.cfg.TrustedProxies))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			release()
+		}
+	})
+}
