@@ -377,8 +377,11 @@ func TestMigrateAndDescribe(t *testing.T) {
 		assert.Contains(t, f["guest OS"], "KubeVirt simulator guest")
 		assert.Equal(t, "True", f["condition Ready"])
 		assert.Equal(t, "True", f["condition LiveMigratable"])
+		// SuccessfulCreate is KubeVirt's VM controller's own (kubevirt.io/kubevirt v1.8.0,
+		// pkg/virt-controller/watch/vm/vm.go, startVMI); the other two are recordEvents'.
 		assert.Equal(t, []string{
 			"VM Normal PowerStateChanged: poweroff -> poweron",
+			"VM Normal SuccessfulCreate: Started the virtual machine by creating the new virtual machine instance " + name,
 			"VMI Normal Started: VirtualMachineInstance started.",
 		}, events, "both APIs' events, each once, newest first")
 	})

@@ -24,7 +24,8 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-// unservedNamespace is left alone by the simulator: its VMs never start, as on a cluster without capacity.
+// unservedNamespace has no room for VMs: its VMIs are never scheduled, as on a cluster without capacity
+// (kubevirtsim.Options.Unschedulable; their VMs show ErrorUnschedulable, and can be deleted).
 const unservedNamespace = "e2e-unserved"
 
 // suite is what every test shares: one API server, the extension binary, and an admin client.
@@ -106,6 +107,14 @@ func setUp() error {
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = s.sim.Stop() })
+	unserved, err := kubevirtsim.Start(context.Background(), env.Config, kubevirtsim.Options{
+		Namespaces:    []string{unservedNamespace},
+		Unschedulable: true,
+	})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = unserved.Stop() })
 	s.virtapi, err = virtapisim.Start(virtapisim.Options{Admin: env.Config, Sim: s.sim, VNC: s.vnc.dial})
 	if err != nil {
 		return err

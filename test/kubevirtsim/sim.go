@@ -45,6 +45,10 @@ type Options struct {
 	// MigrationNodes are the nodes a live migration moves VMIs between: to the one named by the migration's
 	// addedNodeSelector (kubernetes.io/hostname), or to the next in the list. Default NodeName and "sim-node-2".
 	MigrationNodes []string
+	// Unschedulable keeps every VMI in Scheduling with condition PodScheduled=False (reason Unschedulable), as
+	// on a cluster without room for its launcher pod; the VM shows printableStatus ErrorUnschedulable. Deleting
+	// such a VMI still works.
+	Unschedulable bool
 	// FailImagePull lists containerDisk images that never pull: a VMI using one stays in Scheduling with
 	// condition Synchronized=False (reason ErrImagePull), and its VM shows printableStatus ErrImagePull.
 	FailImagePull []string
@@ -77,6 +81,9 @@ const (
 	// FaultErrImagePull keeps the VMI in Scheduling with Synchronized=False (reason ErrImagePull), as when the
 	// launcher pod cannot pull a containerDisk; the VM shows printableStatus ErrImagePull.
 	FaultErrImagePull Fault = "ErrImagePull"
+	// FaultUnschedulable keeps the VMI in Scheduling with condition PodScheduled=False (reason Unschedulable), as
+	// when no node has room for the launcher pod; the VM shows printableStatus ErrorUnschedulable.
+	FaultUnschedulable Fault = "Unschedulable"
 	// FaultCrashLoop fails the VMI (phase Failed) after Scheduled, before it ever runs, as when virt-launcher
 	// crashes. Under Always, RerunOnFailure and Once KubeVirt's VM controller records status.startFailure and
 	// shows printableStatus CrashLoopBackOff while it waits to retry: n²×10 s plus up to half again at random
@@ -142,7 +149,7 @@ func Start(ctx context.Context, cfg *rest.Config, opts Options) (*Sim, error) {
 		reader: mgr.GetAPIReader(),
 		api:    api,
 		pacer:  newPacer(opts.StepDelay),
-		faults: newFaults(opts.FailImagePull),
+		faults: newFaults(opts.FailImagePull, opts.Unschedulable),
 		pokes:  make(chan event.GenericEvent, 1024),
 		done:   make(chan struct{}),
 	}
@@ -253,13 +260,14 @@ func (s *Sim) SetFault(namespace, name string, f Fault) {
 
 // faults records the injected faults.
 type faults struct {
-	mu     sync.RWMutex
-	byName map[types.NamespacedName]Fault
-	images map[string]bool
+	mu            sync.RWMutex
+	byName        map[types.NamespacedName]Fault
+	images        map[string]bool
+	unschedulable bool
 }
 
-func newFaults(images []string) *faults {
-	f := &faults{byName: map[types.NamespacedName]Fault{}, images: map[string]bool{}}
+func newFaults(images []string, unschedulable bool) *faults {
+	f := &faults{byName: map[types.NamespacedName]Fault{}, images: map[string]bool{}, unschedulable: unschedulable}
 	for _, img := range images {
 		f.images[img] = true
 	}
@@ -281,6 +289,9 @@ func (f *faults) of(vmi *kubevirtv1.VirtualMachineInstance) Fault {
 	defer f.mu.RUnlock()
 	if fault, ok := f.byName[types.NamespacedName{Namespace: vmi.Namespace, Name: vmi.Name}]; ok {
 		return fault
+	}
+	if f.unschedulable {
+		return FaultUnschedulable
 	}
 	for _, v := range vmi.Spec.Volumes {
 		if v.ContainerDisk != nil && f.images[v.ContainerDisk.Image] {

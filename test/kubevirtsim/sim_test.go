@@ -470,6 +470,45 @@ func TestErrImagePull(t *testing.T) {
 	})
 }
 
+// TestUnschedulable: a VMI that no node takes stays Scheduling, KubeVirt's VM controller reports it
+// (vm.go, isVirtualMachineStatusUnschedulable), and the VM can still be deleted.
+func TestUnschedulable(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  kubevirtsim.Options
+		fault kubevirtsim.Fault
+	}{
+		{name: "Options.Unschedulable", opts: kubevirtsim.Options{Unschedulable: true}},
+		{name: "SetFault", fault: kubevirtsim.FaultUnschedulable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, ns := startSim(t, tt.opts)
+			if tt.fault != kubevirtsim.FaultNone {
+				sim.SetFault(ns, "vm", tt.fault)
+			}
+			vm := newVM(ns, "vm", kubevirtv1.RunStrategyAlways)
+			createVM(t, vm)
+			_, vmi := waitFor(t, ns, "vm", printable(kubevirtv1.VirtualMachineStatusUnschedulable))
+			assert.Equal(t, kubevirtv1.Scheduling, vmi.Status.Phase)
+			cond := vmiCondition(vmi, kubevirtv1.VirtualMachineInstanceConditionType(corev1.PodScheduled))
+			require.NotNil(t, cond)
+			assert.Equal(t, corev1.ConditionFalse, cond.Status)
+			assert.Equal(t, corev1.PodReasonUnschedulable, cond.Reason)
+
+			if tt.fault != kubevirtsim.FaultNone {
+				sim.SetFault(ns, "vm", kubevirtsim.FaultNone)
+				waitFor(t, ns, "vm", running)
+			}
+			require.NoError(t, env.Client.Delete(t.Context(), vm))
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(vm), &kubevirtv1.VirtualMachine{})
+				assert.True(c, apierrors.IsNotFound(err), "VM still exists: %v", err)
+			}, timeout, tick)
+		})
+	}
+}
+
 func TestCrashLoopBackOff(t *testing.T) {
 	sim, ns := startSim(t, kubevirtsim.Options{})
 	sim.SetFault(ns, "vm", kubevirtsim.FaultCrashLoop)

@@ -105,8 +105,18 @@ func (r *vmiReconciler) createPod(vmi *kubevirtv1.VirtualMachineInstance) time.D
 	return 0
 }
 
-// schedule waits for the launcher pod to be running on the node, or fails to pull its image forever.
+// schedule waits for the launcher pod to be running on the node, or fails to pull its image forever, or never
+// finds a node. The VMI controller copies the pod's PodScheduled=False condition to the VMI while it is
+// Scheduling (kubevirt.io/kubevirt@v1.8.0/pkg/virt-controller/watch/vmi/lifecycle.go).
 func (r *vmiReconciler) schedule(vmi *kubevirtv1.VirtualMachineInstance) time.Duration {
+	podScheduled := kubevirtv1.VirtualMachineInstanceConditionType(corev1.PodScheduled)
+	if r.faults.of(vmi) == FaultUnschedulable {
+		setVMICondition(vmi, podScheduled, corev1.ConditionFalse, corev1.PodReasonUnschedulable,
+			"0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: "+
+				"1 No preemption victims found for incoming pod.")
+		return 0 // SetFault(FaultNone) requeues the VMI
+	}
+	removeVMICondition(vmi, podScheduled)
 	if r.faults.of(vmi) == FaultErrImagePull {
 		setVMICondition(vmi, kubevirtv1.VirtualMachineInstanceSynchronized, corev1.ConditionFalse,
 			"ErrImagePull", fmt.Sprintf("simulated: failed to pull image %q", containerDiskImage(vmi)))
