@@ -70,7 +70,7 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 	}
 	add(c.CheckAPIs(ctx)...)
 	in := kube.NewInstances(c, conn.Namespace, nil)
-	vm, instance, err := probeVM(p, conn.Namespace)
+	vm, instance, err := probeVM(ctx, in, p, conn.Namespace)
 	if err != nil {
 		add(kube.Finding{Check: "Instance", Result: kube.Fail, Detail: err.Error()})
 	}
@@ -92,18 +92,24 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 // probeVM is the payload's Instance as a VM when the payload has one, else a small stand-in: what the check
 // dry-runs to see that the namespace exists and takes a VirtualMachine. An Instance whose VM cannot be built
 // is reported (its create would fail), and the stand-in is used for the namespace checks.
-func probeVM(p *translate.Payload, namespace string) (vm *kubevirtv1.VirtualMachine, instance bool, err error) {
-	if p.VM != nil {
-		spec, err := p.Details().Spec()
-		if err == nil {
-			vm, err = translate.VirtualMachine(p, namespace, spec)
+func probeVM(ctx context.Context, in *kube.Instances, p *translate.Payload, namespace string) (vm *kubevirtv1.VirtualMachine, instance bool, err error) {
+	if p.VM == nil {
+		return standIn(namespace), false, nil
+	}
+	spec, err := p.Details().Spec()
+	if err == nil && spec.Instancetype != "" {
+		var gives translate.Resources
+		if gives, err = in.ClusterInstancetype(ctx, spec.Instancetype); err == nil {
+			spec.InstancetypeGives = &gives
 		}
-		if err == nil {
-			return vm, true, nil
-		}
+	}
+	if err == nil {
+		vm, err = translate.VirtualMachine(p, namespace, spec)
+	}
+	if err != nil {
 		return standIn(namespace), false, err
 	}
-	return standIn(namespace), false, nil
+	return vm, true, nil
 }
 
 func standIn(namespace string) *kubevirtv1.VirtualMachine {

@@ -100,6 +100,18 @@ func TestTrustRootDiskPVC(t *testing.T) {
 			requireRefused(t, ns, call(t, host(ns), tt.action, in), in, tt.want)
 		})
 	}
+	t.Run("a start that changes the clone source is checked as a create is", func(t *testing.T) {
+		sourcePVC(t, ns, "shared-base", map[string]string{translate.LabelSharedSource: "true"})
+		in := instance(map[string]string{"root_disk_pvc": "shared-base"})
+		requireSuccess(t, call(t, host(ns), "create", in))
+		requireSuccess(t, call(t, host(ns), "stop", in))
+		in.Details["root_disk_pvc"] = victimDisk // the user edits the Instance's details while it is stopped
+		requireFailure(t, call(t, host(ns), "start", in), "is a disk of Instance "+victim.Name)
+		vm, err := getVM(t.Context(), ns, vmName(in))
+		require.NoError(t, err)
+		assert.Equal(t, "shared-base", vm.Spec.DataVolumeTemplates[0].Spec.Source.PVC.Name, "the VM still clones the shared PVC")
+		requireSuccess(t, call(t, host(ns), "delete", in))
+	})
 }
 
 // Finding 1 and 8: a PVC the operator shared is cloned, by the extension's own identity (manifests/extension-rbac
@@ -216,6 +228,14 @@ func TestTrustAccountedResources(t *testing.T) {
 			requireRefused(t, ns, call(t, h, "create", in), in, tt.want)
 		})
 	}
+
+	t.Run("check reports the Instance's instancetype", func(t *testing.T) {
+		h := host(ns)
+		in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43", "instancetype": "e2e-huge"})
+		_, lines := runCheck(t, h, h.Payload(in, "Running", true))
+		assert.Equal(t, kube.Fail, lines["Instance"].Result)
+		assert.Contains(t, lines["Instance"].Detail, "detail instancetype (set on the instance, template or offering): VirtualMachineClusterInstancetype e2e-huge gives 64 vCPUs")
+	})
 
 	t.Run("an instancetype of the offering's size stands in for it", func(t *testing.T) {
 		in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43", "instancetype": "e2e-offering"})
