@@ -172,15 +172,21 @@ func do(ctx context.Context, req *rest.Request, body any, into runtime.Object) e
 		return result.Into(into)
 	}
 	raw, err := result.Raw()
-	if err != nil || into == nil {
-		return err
+	if err != nil {
+		return result.Error()
+	}
+	if into == nil {
+		return nil
 	}
 	v := reflect.ValueOf(into).Elem()
 	v.Set(reflect.Zero(v.Type()))
 	return json.Unmarshal(raw, into)
 }
 
-// send sends req with body marshalled as JSON (the caller sets the content type), or none when nil.
+// send sends req with body marshalled as JSON (the caller sets the content type), or none when nil. On a failed
+// request, read the error with Result.Error: Result.Raw returns a generic one ("the server rejected our request
+// due to an error in our request") without the Status the API server sent, and with it the message of an
+// admission webhook's refusal.
 func send(ctx context.Context, req *rest.Request, body any) (rest.Result, error) {
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -320,5 +326,9 @@ func (c *Client) Raw(ctx context.Context, verb, path string, body any) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return result.Raw()
+	raw, err := result.Raw()
+	if err != nil {
+		return raw, result.Error()
+	}
+	return raw, nil
 }
