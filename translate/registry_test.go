@@ -3,11 +3,13 @@ package translate
 import (
 	"flag"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the README's configuration table from the registry")
@@ -109,4 +111,29 @@ func TestUserLevelCannotRaiseWhatIsBilled(t *testing.T) {
 	spec, err := samplePayload(t, map[string]string{"image": "a/b", "storage_class": "premium"}).Details().Spec()
 	require.NoError(t, err)
 	assert.Empty(t, spec.RootDisk.StorageClass)
+}
+
+// TestRegistryKinds: each detail's documented default is a value its parser takes.
+func TestRegistryKinds(t *testing.T) {
+	for _, spec := range NewRegistry().All() {
+		t.Run(spec.Key, func(t *testing.T) {
+			def := strings.Trim(spec.Default, "`")
+			switch spec.Kind {
+			case KindEnum:
+				require.NotEmpty(t, spec.Values)
+				if def != "" {
+					assert.Contains(t, spec.Values, def)
+				}
+			case KindBool:
+				_, err := strconv.ParseBool(def)
+				assert.NoError(t, err)
+			case KindQuantity:
+				if _, err := resource.ParseQuantity(def); strings.HasPrefix(spec.Default, "`") {
+					assert.NoError(t, err)
+				}
+			}
+			assert.NotEmpty(t, spec.Usually)
+			assert.NotEmpty(t, spec.Meaning)
+		})
+	}
 }

@@ -108,6 +108,9 @@ func splitImage(ref string) (registry, rest string) {
 // entries: same scheme and host, and a path prefix that ends at a "/"; without, any host but an internal one.
 func (d Details) urlRefused(u *url.URL) string {
 	if allowed := d.list(DetailAllowedURLPrefixes); len(allowed) > 0 {
+		if hasDotSegment(u.Path) {
+			return "its path has . or .. segments, which would leave the operator's " + DetailAllowedURLPrefixes
+		}
 		for _, a := range allowed {
 			if hasURLPrefix(u, a) {
 				return ""
@@ -134,6 +137,27 @@ func hasURLPrefix(u *url.URL, prefix string) bool {
 	return u.Path == p.Path || strings.HasPrefix(u.Path, p.Path+"/")
 }
 
+// hasDotSegment says whether a (decoded) URL path has a "." or ".." segment, which servers resolve.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// numericLabel says whether the last label of a name is a number (decimal, octal or hex): no top-level domain
+// is, but C resolvers read such names as IPv4 addresses (0251.0376.0251.0376 is 169.254.169.254).
+func numericLabel(h string) bool {
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	digits := "0123456789"
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		last, digits = hex, "0123456789abcdef"
+	}
+	return last != "" && strings.Trim(last, digits) == ""
+}
+
 // internalHost says why host is internal to the cluster or the node (so that CDI, or the node's container
 // runtime, would fetch from where the user cannot reach), or "" for a public name or address. Names are not
 // resolved: a public name that resolves to an internal address is caught only by an allow-list.
@@ -156,6 +180,8 @@ func internalHost(host string) string {
 	switch {
 	case h == "" || h == "localhost" || strings.HasSuffix(h, ".localhost"):
 		return "is the node itself"
+	case numericLabel(h):
+		return "is an IP address in a non-canonical form"
 	case !strings.Contains(h, "."):
 		return "is a single-label name (it resolves to a Service of the importer's namespace)"
 	case strings.HasSuffix(h, ".svc") || strings.HasSuffix(h, ".cluster.local") || strings.Contains(h, ".svc."):
