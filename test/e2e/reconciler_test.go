@@ -76,7 +76,7 @@ func applyManifests(t *testing.T, files ...string) {
 
 func applyAllRBAC(t *testing.T) {
 	t.Helper()
-	applyManifests(t, "reconciler/namespace.yaml", "reconciler/serviceaccount.yaml", "reconciler/rbac.yaml",
+	applyManifests(t, "reconciler/namespace.yaml", "reconciler/serviceaccount.yaml", "reconciler/rbac.yaml", "reconciler/admission-policy.yaml",
 		"extension-rbac/serviceaccount.yaml", "extension-rbac/clusterrole.yaml", "extension-rbac/cluster-read.yaml",
 		"extension-rbac/heartbeat-read.yaml", "examples/namespace/namespace.yaml", "examples/namespace/rolebinding.yaml")
 }
