@@ -11,11 +11,12 @@ import (
 )
 
 // The hooks below inject what happens inside a guest or on a node, out of band. Each reads the VMI from the API
-// server, checks that the event makes sense in its current phase, and writes the VMI as virt-handler would; the
-// VM controller then reacts as KubeVirt does.
+// server, checks that the event makes sense in its current phase, and writes the VMI as virt-handler would;
+// KubeVirt's own VM controller then reacts to it.
 
-// GuestShutdown powers the guest off from inside (phase Succeeded). Under Always the VM starts a new VMI; under
-// RerunOnFailure, Once and Manual it stays Stopped.
+// GuestShutdown powers the guest off from inside (phase Succeeded, after Running in
+// status.phaseTransitionTimestamps, so that KubeVirt does not count it as a failed start). Under Always the VM
+// starts a new VMI; under RerunOnFailure, Once and Manual it stays Stopped (vm.go, syncRunStrategy).
 func (s *Sim) GuestShutdown(ctx context.Context, namespace, name string) error {
 	return s.updateVMI(ctx, namespace, name, "guest shutdown", func(vmi *kubevirtv1.VirtualMachineInstance) error {
 		if !vmi.IsRunning() {
