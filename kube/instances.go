@@ -97,6 +97,9 @@ func (in *Instances) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachi
 			return in.create(ctx, desired)
 		}
 		created = false
+		if existing, err = in.waitSnapshotUnlocked(ctx, existing); err != nil {
+			return err
+		}
 		return in.converge(ctx, existing, desired)
 	})
 	return created, err
@@ -198,6 +201,9 @@ func (in *Instances) Stop(ctx context.Context, id Identity) error {
 		vm, err := in.get(ctx, id)
 		if err != nil || vm == nil {
 			gone = vm == nil
+			return err
+		}
+		if vm, err = in.waitSnapshotUnlocked(ctx, vm); err != nil {
 			return err
 		}
 		return in.setRunStrategy(ctx, vm, kubevirtv1.RunStrategyHalted)

@@ -128,3 +128,25 @@ func describeVM(vm *kubevirtv1.VirtualMachine) string {
 	}
 	return status + "; " + strings.Join(reasons, "; ")
 }
+
+// waitSnapshotUnlocked returns vm, read again once KubeVirt's snapshot lock is released. While
+// status.snapshotInProgress is set, KubeVirt's VM admission refuses any change to the run strategy or the
+// volumes ("Cannot update vm running state until snapshot ... completes": KubeVirt v1.8.0
+// pkg/storage/admitters/vm-storage-status.go), and its snapshot controller clears it only after the snapshot
+// succeeded, so a stop right after a snapshot waits for it rather than failing.
+func (in *Instances) waitSnapshotUnlocked(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachine, error) {
+	if vm.Status.SnapshotInProgress == nil {
+		return vm, nil
+	}
+	snapshot := *vm.Status.SnapshotInProgress
+	check := func() (bool, error) {
+		if err := in.client.Get(ctx, in.key(vm.Name), vm); err != nil {
+			return false, explain(err, "read VirtualMachine "+in.ref(vm.Name))
+		}
+		return vm.Status.SnapshotInProgress == nil, nil
+	}
+	describe := func() string {
+		return fmt.Sprintf("VirtualMachine %s is still locked by snapshot %s", in.ref(vm.Name), snapshot)
+	}
+	return vm, poll(ctx, check, describe)
+}
