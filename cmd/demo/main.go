@@ -1,7 +1,8 @@
 // Command demo runs the extension through a CloudStack Instance lifecycle on an embedded default: a local API
-// server (envtest) with the KubeVirt CRDs and the KubeVirt simulator, driven as CloudStack's management
-// server drives it, printing each call and answer. It needs only Go; the first run builds kube-apiserver
-// and etcd (see hack/envtest-assets.sh).
+// server (envtest) with the KubeVirt CRDs, KubeVirt's own admission webhooks and VM controller, and the simulator
+// for the rest of KubeVirt, driven as CloudStack's management server drives it, printing each call and answer.
+// It needs only Go; the first run builds kube-apiserver and etcd (see hack/envtest-assets.sh) and KubeVirt's
+// binaries (test/upstream).
 package main
 
 import (
@@ -48,7 +49,7 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	fmt.Fprintln(out, "== starting a local API server with the KubeVirt CRDs (envtest) and the KubeVirt simulator")
+	fmt.Fprintln(out, "== starting a local API server with the KubeVirt CRDs (envtest), KubeVirt's admission and VM controller, and the simulator")
 	env, err := testenv.Start(ctx, testenv.Options{})
 	if err != nil {
 		return err
