@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	kubevirtv1 "kubevirt.io/api/core/v1"
@@ -12,32 +10,6 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
-
-// Actions are the lifecycle operations CloudStack sends to an Orchestrator extension.
-var actions = map[string]func(context.Context, *call) (any, error){
-	"prepare":  prepare,
-	"create":   create,
-	"start":    start,
-	"stop":     stop,
-	"reboot":   reboot,
-	"delete":   deleteInstance,
-	"status":   status,
-	"statuses": statuses,
-	// getconsole (CloudStack 4.22): see console.go.
-	"getconsole": getconsole,
-	// Custom actions (custom.go), by lower-cased name.
-	"listsnapshots":   onInstance(noParams, listSnapshots),
-	"createsnapshot":  onInstance(translate.Params.CreateSnapshotParams, createSnapshot),
-	"restoresnapshot": onInstance(translate.Params.SnapshotNameParams, restoreSnapshot),
-	"deletesnapshot":  onInstance(translate.Params.SnapshotNameParams, deleteSnapshot),
-	"pause":           onInstance(noParams, pauseInstance),
-	"resume":          onInstance(noParams, resumeInstance),
-	"migrate":         onInstance(translate.Params.MigrateParams, migrateInstance),
-	"describe":        onInstance(translate.Params.DescribeParams, describeInstance),
-}
-
-// usesVirtAPI are the actions that call virt-api's subresources; only they build its client.
-var usesVirtAPI = map[string]bool{"reboot": true, "pause": true, "resume": true}
 
 // call is one invocation: the payload, where its Instances live, and how to reach them.
 type call struct {
@@ -49,18 +21,25 @@ type call struct {
 	rollback time.Duration
 }
 
-func dispatch(ctx context.Context, action string, p *translate.Payload, log *slog.Logger, rollback time.Duration) (any, error) {
-	if action == "check" {
-		answer, ok := check(ctx, p, log)
-		if !ok && !runAsCustomAction(p) {
-			return nil, checkFailed{answer} // from a shell: exit 1
-		}
-		return answer, nil
-	}
-	act, ok := actions[actionKey(action)]
+// dispatch runs the catalog's action named name.
+func dispatch(ctx context.Context, name string, p *translate.Payload, log *slog.Logger, rollback time.Duration) (any, error) {
+	actions := catalog()
+	act, ok := find(actions, name)
 	if !ok {
-		return nil, fmt.Errorf("unsupported action %q: this extension handles prepare, create, start, stop, reboot, delete, status, statuses, getconsole, and the custom actions check, %s", truncate(action, 200), strings.Join(customActions, ", "))
+		return nil, unsupported(actions, name)
 	}
+	if act.alone != nil {
+		return act.alone(ctx, p, log)
+	}
+	c, err := connect(act, p, log, rollback)
+	if err != nil {
+		return nil, err
+	}
+	return act.run(ctx, c)
+}
+
+// connect makes the call for act: the payload's connection, and the clients act needs.
+func connect(act action, p *translate.Payload, log *slog.Logger, rollback time.Duration) (*call, error) {
 	conn, err := p.Details().Connection()
 	if err != nil {
 		return nil, err
@@ -77,7 +56,7 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 		return nil, err
 	}
 	var clock *kube.ServerClock
-	if trustLabels && (action == "status" || action == "statuses") {
+	if trustLabels && act.heartbeat {
 		clock = kube.NewServerClock(cfg) // before the client is built, so it sees the client's responses
 	}
 	c, err := kube.NewClient(cfg)
@@ -85,7 +64,7 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 		return nil, err
 	}
 	var virtAPI *kube.VirtAPI
-	if usesVirtAPI[actionKey(action)] {
+	if act.VirtAPI {
 		if virtAPI, err = kube.NewVirtAPI(cfg); err != nil {
 			return nil, err
 		}
@@ -95,14 +74,7 @@ func dispatch(ctx context.Context, action string, p *translate.Payload, log *slo
 		instances.TrustHeartbeat(lease, clock)
 	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return act(ctx, &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback})
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	return &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback}, nil
 }
 
 // desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails. An

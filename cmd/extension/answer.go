@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,14 +29,13 @@ type failure struct {
 	Message string `json:"message"`
 }
 
-// write marshals v as compact JSON and writes it with a trailing newline, making room for it in the pipe
+// write encodes v as compact JSON with a trailing newline and writes it, making room for it in the pipe
 // first: CloudStack reads the pipe only after the process exits.
 func (a *answerer) write(v any) error {
-	data, err := json.Marshal(v)
+	data, err := encode(v)
 	if err != nil {
-		return fmt.Errorf("encoding the answer: %w", err)
+		return err
 	}
-	data = append(data, '\n')
 	if err := fitPipe(a.out, len(data)); err != nil {
 		return err
 	}
@@ -47,6 +47,18 @@ func (a *answerer) write(v any) error {
 	a.written = true
 	_, err = a.out.Write(data)
 	return err
+}
+
+// encode is v as one line of JSON. It escapes no HTML: the answer is read by CloudStack and people, never
+// embedded in a page, and "\u003c" for "<" only hides what a message says.
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding the answer: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // errAnswered: the process has already answered; a second answer would break CloudStack's parsing.

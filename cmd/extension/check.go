@@ -89,6 +89,15 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 	return answer()
 }
 
+// runCheck is the check action: its table, or, from a shell, checkFailed when something blocks Instances.
+func runCheck(ctx context.Context, p *translate.Payload, log *slog.Logger) (any, error) {
+	answer, ok := check(ctx, p, log)
+	if !ok && !runAsCustomAction(p) {
+		return nil, checkFailed{answer} // from a shell: exit 1
+	}
+	return answer, nil
+}
+
 // probeVM is the payload's Instance as a VM when the payload has one, else a small stand-in: what the check
 // dry-runs to see that the namespace exists and takes a VirtualMachine. An Instance whose VM cannot be built
 // is reported (its create would fail), and the stand-in is used for the namespace checks.

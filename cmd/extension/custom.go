@@ -3,26 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
-
-// customActions are the custom actions hack/register.sh registers, as it names them. CloudStack passes the
-// registered name verbatim, so they are matched case-insensitively (an operator may register "listsnapshots");
-// lifecycle actions stay case-sensitive, so that no custom action named "Delete" can reach delete.
-var customActions = []string{"ListSnapshots", "CreateSnapshot", "RestoreSnapshot", "DeleteSnapshot", "Pause", "Resume", "Migrate", "Describe"}
-
-// actionKey is the key of action in actions: a custom action's lower-cased name, any other as sent.
-func actionKey(action string) string {
-	for _, name := range customActions {
-		if strings.EqualFold(name, action) {
-			return strings.ToLower(name)
-		}
-	}
-	return action
-}
 
 // printTable is an answer CloudStack's UI renders as a table (printmessage), one column per field of T.
 type printTable[T any] struct {

@@ -3,7 +3,8 @@
 // CloudStack runs it as `extension <action> <payload-file> <timeout-seconds>`, reads stdout (stderr merged into
 // it) only after it exits, and treats a non-zero exit as failure. So it never reads stdin, writes exactly one
 // JSON object to stdout and nothing to stderr, logs to a file, and answers before the timeout.
-// `extension version` prints the build, so an operator can compare management servers.
+// `extension version` prints the build, so an operator can compare management servers; with no arguments at a
+// terminal, or with --help, it prints a usage text for people.
 package main
 
 import (
@@ -33,11 +34,8 @@ func main() {
 // run is the whole process: parse argv, read the payload, act, answer. It returns the exit code.
 func run(args []string, stdout *os.File, start time.Time) int {
 	out := newAnswerer(stdout)
-	if len(args) == 1 && args[0] == "version" {
-		if err := out.write(buildVersion()); err != nil {
-			return exitFailed
-		}
-		return exitOK
+	if code, ok := forPeople(args, stdout, out); ok {
+		return code
 	}
 	if len(args) != 3 {
 		return out.fail(exitUsage, fmt.Errorf("usage: extension <action> <payload-file> <timeout-seconds> (got %d arguments)", len(args)))
@@ -82,6 +80,42 @@ func run(args []string, stdout *os.File, start time.Time) int {
 	}
 	log.Info("done", "elapsed", time.Since(start))
 	return exitOK
+}
+
+// forPeople answers what only a person runs (CloudStack always passes three arguments) and reports whether
+// args was that. With no arguments the usage text goes only to a terminal: anything else gets the JSON error.
+func forPeople(args []string, stdout *os.File, out *answerer) (int, bool) {
+	if len(args) == 0 && isTerminal(stdout) {
+		_, _ = io.WriteString(stdout, usage(catalog()))
+		return exitUsage, true
+	}
+	if len(args) != 1 {
+		return 0, false
+	}
+	switch args[0] {
+	case "-h", "--help":
+		_, _ = io.WriteString(stdout, usage(catalog()))
+		return exitOK, true
+	case "version":
+		return respond(out, buildVersion()), true
+	case "catalog": // for hack/register.sh, which registers the custom actions from it
+		return respond(out, catalogAnswer{Status: "success", Actions: catalog()}), true
+	}
+	return 0, false
+}
+
+// respond writes v as the answer and returns the exit code.
+func respond(out *answerer, v any) int {
+	if err := out.write(v); err != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// isTerminal says whether f is a terminal (a character device), where a person rather than CloudStack reads.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // parseTimeout reads CloudStack's timeout argument (whole seconds).
