@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Registers the extension with CloudStack through CloudMonkey (cmk), the steps the UI walks through: the
 # extension, a Cluster registered with it, a Host whose details name the namespace, a Template whose details
-# name the image, optionally a compute offering mapped to a KubeVirt instancetype, and the custom actions (check,
-# snapshots, pause/resume, migrate, describe).
-# Idempotent: what exists by name is reused. Needs cmk configured for an admin (cmk set url/apikey/secretkey), and jq.
+# name the image, optionally a compute offering mapped to a KubeVirt instancetype, and the custom actions of the
+# extension's catalog (check, snapshots, pause/resume, migrate, describe).
+# Idempotent: what exists by name is reused. Needs cmk configured for an admin (cmk set url/apikey/secretkey), jq,
+# and the extension (EXTENSION) or Go.
 #
 # Map parameters are written as CloudStack's UI writes them, one group with the key as the parameter's last part:
 # details[0].kubeconfig=/etc/...  CloudStack's API reads a map with BaseCmd.convertDetailsToMap, which stores
@@ -18,6 +19,7 @@
 #   KUBECONFIG_PATH=/etc/cloudstack/kubevirt/kubeconfig   (on every management server)
 #   IMAGE=quay.io/containerdisks/fedora:43  TEMPLATE=fedora-43-kubevirt
 #   INSTANCETYPE=  (e.g. u1.medium: also create the offering OFFERING=kubevirt-u1-medium)
+#   EXTENSION=     (a kubevirt-extension executable to read the custom actions from; else `go run ./cmd/extension`)
 set -euo pipefail
 
 : "${ZONE_ID:?set ZONE_ID}" "${POD_ID:?set POD_ID}" "${OS_TYPE_ID:?set OS_TYPE_ID}"
@@ -32,12 +34,27 @@ OFFERING="${OFFERING:-kubevirt-${INSTANCETYPE//./-}}"
 CMK="${CMK:-cmk}"
 
 cmk() { "$CMK" -o json "$@"; }
+# The custom actions are the extension's own catalog (`kubevirt-extension catalog`): EXTENSION names an executable
+# to ask, else this checkout's source answers through `go run`.
+read_catalog() {
+  if [ -n "${EXTENSION:-}" ]; then
+    "$EXTENSION" catalog
+  else
+    (cd "$(dirname "$0")/.." && go run ./cmd/extension catalog)
+  fi
+}
 say() { echo "register: $*" >&2; }
 # first_id <json> <list key> <name>: the id of the listed item of that exact name, or nothing. CloudStack's name
 # filters may match more than the name (a host is named after its URL), so the script picks for itself.
 first_id() {
   jq -r --arg k "$2" --arg n "$3" '[.[$k][]? | select(.name == $n or .name == ("http://" + $n))][0].id // empty' <<<"$1"
 }
+
+# Read before anything is registered, so that an unreadable catalog leaves CloudStack as it was.
+if ! catalog="$(read_catalog)" || ! jq -e '.status == "success"' <<<"$catalog" >/dev/null; then
+  say "the extension printed no catalog of its actions (set EXTENSION to a kubevirt-extension executable): $catalog"
+  exit 1
+fi
 
 ext_id="$(first_id "$(cmk list extensions name="$NAME")" extension "$NAME")"
 if [ -z "$ext_id" ]; then
@@ -95,47 +112,32 @@ if [ -n "$INSTANCETYPE" ]; then
   fi
 fi
 
-action_id="$(first_id "$(cmk list customactions extensionid="$ext_id" name=check)" extensioncustomaction check)"
-if [ -z "$action_id" ]; then
-  # check answers success whatever it finds, so that CloudStack's UI draws its table (a failed run shows only the
-  # error message): its first line says whether something blocks Instances.
-  action_id="$(cmk add customaction extensionid="$ext_id" name=check resourcetype=VirtualMachine \
-    description="What works and what does not between CloudStack and the cluster" allowedroletypes=Admin \
-    timeout=60 enabled=true successmessage="The first line sums up what works and what does not" \
-    errormessage="check could not run: see the management server log" | jq -r '.extensioncustomaction.id')"
-  say "added custom action check ($action_id)"
-else
-  say "custom action check exists ($action_id)"
-fi
-# add_action NAME TIMEOUT ROLES DESCRIPTION [PARAM...]: registers a custom action on Instances unless one of that
-# name exists. Each PARAM is name:TYPE:required (validation format NONE); see the README's "Custom actions".
+# add_action JSON: registers one custom action of the catalog on Instances unless one of that name exists. Its
+# parameters are typed as the extension reads them, with validation format NONE.
 add_action() {
-  local name="$1" timeout="$2" roles="$3" description="$4"
-  shift 4
-  local id i=0 p pname ptype prequired
-  local params=()
+  local name id lines
+  local args=()
+  name="$(jq -r .name <<<"$1")"
   id="$(first_id "$(cmk list customactions extensionid="$ext_id" name="$name")" extensioncustomaction "$name")"
   if [ -n "$id" ]; then
     say "custom action $name exists ($id)"
     return
   fi
-  for p in "$@"; do
-    IFS=: read -r pname ptype prequired <<<"$p"
-    params+=("parameters[$i].name=$pname" "parameters[$i].type=$ptype" "parameters[$i].validationformat=NONE" "parameters[$i].required=$prequired")
-    i=$((i + 1))
-  done
-  id="$(cmk add customaction extensionid="$ext_id" name="$name" resourcetype=VirtualMachine description="$description" \
-    allowedroletypes="$roles" timeout="$timeout" enabled=true ${params[@]+"${params[@]}"} | jq -r '.extensioncustomaction.id')"
+  lines="$(jq -r '
+    "name=\(.name)", "resourcetype=VirtualMachine", "description=\(.description)",
+    "allowedroletypes=\(.roles | join(","))", "timeout=\(.timeout)", "enabled=true",
+    (select(.successmessage) | "successmessage=\(.successmessage)"),
+    (select(.errormessage) | "errormessage=\(.errormessage)"),
+    ((.parameters // []) | to_entries[] | "parameters[\(.key)].name=\(.value.name)", "parameters[\(.key)].type=\(.value.type)",
+      "parameters[\(.key)].validationformat=NONE", "parameters[\(.key)].required=\(.value.required)")' <<<"$1")"
+  mapfile -t args <<<"$lines"
+  id="$(cmk add customaction extensionid="$ext_id" "${args[@]}" | jq -r '.extensioncustomaction.id')"
   say "added custom action $name ($id)"
 }
 
-users=Admin,ResourceAdmin,DomainAdmin,User
-add_action ListSnapshots 60 "$users" "List the Instance's KubeVirt snapshots"
-add_action CreateSnapshot 300 "$users" "Snapshot the Instance's disks and spec (KubeVirt VirtualMachineSnapshot)" snap_name:STRING:true snap_description:STRING:false
-add_action RestoreSnapshot 300 "$users" "Restore the stopped Instance to a snapshot" snap_name:STRING:true
-add_action DeleteSnapshot 120 "$users" "Delete one of the Instance's snapshots" snap_name:STRING:true
-add_action Pause 60 "$users" "Pause the Instance's guest (its vCPUs stop; memory is kept)"
-add_action Resume 60 "$users" "Resume the Instance's paused guest"
-add_action Migrate 900 Admin "Live-migrate the Instance to another Kubernetes node" target_node:STRING:false
-add_action Describe 60 Admin,ResourceAdmin "What Kubernetes knows of the Instance: node, IPs, conditions, recent events" events:NUMBER:false
+found="$(jq -c '.actions[] | select(.kind == "custom")' <<<"$catalog")"
+mapfile -t custom_actions <<<"$found"
+for action in "${custom_actions[@]}"; do
+  [ -z "$action" ] || add_action "$action"
+done
 say "done: deploy an Instance in zone $ZONE_ID with template $TEMPLATE"

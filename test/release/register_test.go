@@ -21,7 +21,7 @@ type cloudStack struct {
 	env []string
 }
 
-// newCloudStack builds cmksim as cmk, and the extension for the custom actions it runs.
+// newCloudStack builds cmksim as cmk, and the extension for the custom actions it runs and register.sh registers.
 func newCloudStack(t *testing.T) *cloudStack {
 	t.Helper()
 	dir := t.TempDir()
@@ -30,6 +30,7 @@ func newCloudStack(t *testing.T) *cloudStack {
 	return &cloudStack{dir: dir, env: []string{
 		"CMK=" + filepath.Join(dir, "cmk"), "CMKSIM_STATE=" + filepath.Join(dir, "state.json"),
 		"CMKSIM_LOG=" + filepath.Join(dir, "calls.log"), "CMKSIM_EXTENSION=" + filepath.Join(dir, "kubevirt-extension"),
+		"EXTENSION=" + filepath.Join(dir, "kubevirt-extension"), // register.sh reads the custom actions from it
 	}}
 }
 
@@ -178,7 +179,7 @@ func TestRegister(t *testing.T) {
 	assert.Equal(t, map[string]string{"External:image": "quay.io/containerdisks/fedora:43"}, d.Templates[0].Details, "the template's image")
 	require.Len(t, d.Offerings, 1)
 	assert.Equal(t, map[string]string{"External:instancetype": "u1.medium"}, d.Offerings[0].Details, "the offering's instancetype")
-	checkCustomActions(t, d)
+	checkCustomActions(t, d, cs.catalog(t))
 
 	// The check action, run on an Instance of the host: both details reach the extension, and the UI draws the table.
 	cs.seedInstance(t, "126f4562-1f0f-4313-875e-6150cabeb72f", d.Hosts[0].ID)
@@ -209,31 +210,43 @@ func customActionID(t *testing.T, d db, name string) string {
 	return ""
 }
 
-// checkCustomActions checks, as CloudStack stored them, that every custom action the extension implements is on
-// Instances, enabled, with its timeout, its roles (CloudStack adds Admin to every list), and its parameters typed
-// as the extension reads them.
-func checkCustomActions(t *testing.T, d db) {
+// param is a custom action's parameter, as the catalog and CloudStack both name its fields.
+type param struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Required bool   `json:"required"`
+}
+
+// customAction is a custom action of the extension's catalog (`kubevirt-extension catalog`).
+type customAction struct {
+	Name, Kind, Description string
+	Timeout                 int
+	Roles                   []string
+	Parameters              []param
+}
+
+// catalog is the custom actions the extension implements, as it prints them for register.sh.
+func (cs *cloudStack) catalog(t *testing.T) map[string]customAction {
 	t.Helper()
-	type param struct {
-		name, typ string
-		required  bool
+	out, err := exec.Command(filepath.Join(cs.dir, "kubevirt-extension"), "catalog").Output()
+	require.NoError(t, err, "%s", out)
+	var answer struct{ Actions []customAction }
+	require.NoError(t, json.Unmarshal(out, &answer), "%s", out)
+	actions := map[string]customAction{}
+	for _, a := range answer.Actions {
+		if a.Kind == "custom" {
+			actions[a.Name] = a
+		}
 	}
-	all := []string{"Admin", "ResourceAdmin", "DomainAdmin", "User"}
-	want := map[string]struct {
-		timeout int
-		roles   []string
-		params  []param
-	}{
-		"check":           {60, []string{"Admin"}, nil},
-		"ListSnapshots":   {60, all, nil},
-		"CreateSnapshot":  {300, all, []param{{"snap_name", "STRING", true}, {"snap_description", "STRING", false}}},
-		"RestoreSnapshot": {300, all, []param{{"snap_name", "STRING", true}}},
-		"DeleteSnapshot":  {120, all, []param{{"snap_name", "STRING", true}}},
-		"Pause":           {60, all, nil},
-		"Resume":          {60, all, nil},
-		"Migrate":         {900, []string{"Admin"}, []param{{"target_node", "STRING", false}}},
-		"Describe":        {60, []string{"Admin", "ResourceAdmin"}, []param{{"events", "NUMBER", false}}},
-	}
+	return actions
+}
+
+// checkCustomActions checks, as CloudStack stored them, that every custom action of the extension's catalog is
+// on Instances, enabled, with its timeout, its roles (CloudStack adds Admin to every list), and its parameters
+// typed as the extension reads them.
+func checkCustomActions(t *testing.T, d db, want map[string]customAction) {
+	t.Helper()
+	require.Contains(t, want, "check")
 	require.Len(t, d.CustomActions, len(want), "check and the actions the extension implements")
 	for _, a := range d.CustomActions {
 		w, ok := want[a.Name]
@@ -242,13 +255,14 @@ func checkCustomActions(t *testing.T, d db) {
 		}
 		assert.True(t, a.Enabled, "%s is enabled: runCustomAction refuses a disabled action", a.Name)
 		assert.Equal(t, "VirtualMachine", a.ResourceType, a.Name)
-		assert.Equal(t, w.timeout, a.Timeout, a.Name)
-		assert.Equal(t, w.roles, a.AllowedRoleTypes, a.Name)
+		assert.Equal(t, w.Timeout, a.Timeout, a.Name)
+		assert.Equal(t, w.Roles, a.AllowedRoleTypes, a.Name)
 		assert.NotEmpty(t, a.Description, a.Name)
-		require.Len(t, a.Parameters, len(w.params), a.Name)
-		for i, wp := range w.params {
+		assert.Equal(t, w.Description, a.Description, a.Name)
+		require.Len(t, a.Parameters, len(w.Parameters), a.Name)
+		for i, wp := range w.Parameters {
 			got := a.Parameters[i]
-			assert.Equal(t, param{wp.name, wp.typ, wp.required}, param{got.Name, got.Type, got.Required}, a.Name)
+			assert.Equal(t, wp, param{got.Name, got.Type, got.Required}, a.Name)
 			assert.Equal(t, "NONE", got.ValidationFormat, a.Name)
 		}
 	}
