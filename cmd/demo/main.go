@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,8 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
@@ -32,8 +35,9 @@ import (
 const namespace = "cloudstack-host-1"
 
 func main() {
-	keep := flag.Bool("keep", false, "keep the API server running after the lifecycle, for kubectl (the kubeconfig path is printed)")
+	keep := flag.Bool("keep", false, "after the lifecycle, deploy another Instance and keep it and the API server running, for kubectl (the kubeconfig path is printed)")
 	flag.Parse()
+	errorLogsOnly()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Stdout, *keep); err != nil {
@@ -81,14 +85,20 @@ func run(ctx context.Context, out io.Writer, keep bool) error {
 		},
 	}
 	fmt.Fprintf(out, "== CloudStack host details: kubeconfig=<envtest admin>, namespace=%s\n", namespace)
-	if err := d.lifecycle(ctx); err != nil {
+	if err := d.play(ctx, instance(45, "126f4562-1f0f-4313-875e-6150cabeb72f"), lifecycle()); err != nil {
 		return err
 	}
-	if keep {
-		fmt.Fprintf(out, "\n== API server kept running: KUBECONFIG=%s kubectl get vm -n %s -L %s\n   Ctrl-C to stop.\n", kubeconfig, namespace, translate.LabelInstanceName)
-		<-ctx.Done()
+	if !keep {
+		return nil
 	}
-	return nil
+	return d.keep(ctx, kubeconfig)
+}
+
+// errorLogsOnly gives controller-runtime (envtest, the clients) a logger for errors, on stderr. Without one,
+// the first thing it logs 30 s after the process started (a first run spends longer building) prints a stack
+// trace saying no logger was set.
+func errorLogsOnly() {
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 }
 
 // prepareCluster creates what an operator sets up once per CloudStack host: the namespace and the network
@@ -103,7 +113,7 @@ func buildExtension(dir string) (string, error) {
 	cmd := exec.Command("go", "build", "-o", exe, "./cmd/extension")
 	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the extension: %v\n%s", err, msg)
+		return "", fmt.Errorf("building the extension: %w\n%s", err, msg)
 	}
 	return exe, nil
 }
@@ -116,16 +126,25 @@ type driver struct {
 	host cloudstacksim.Host
 }
 
-func (d *driver) lifecycle(ctx context.Context) error {
-	in := cloudstacksim.Instance{
-		ID: 45, Name: "i-2-45-VM", UUID: "126f4562-1f0f-4313-875e-6150cabeb72f", CPUs: 2, MemoryMB: 2048,
+// instance is the Instance CloudStack deploys as its id-th VM.
+func instance(id int64, uuid string) cloudstacksim.Instance {
+	return cloudstacksim.Instance{
+		ID: id, Name: fmt.Sprintf("i-2-%d-VM", id), UUID: uuid, CPUs: 2, MemoryMB: 2048,
 		Details: map[string]string{"root_disk_url": "https://cloud.example/images/fedora-43.qcow2", "root_disk_size": "20Gi"},
-		NICs:    []cloudstacksim.NIC{{DeviceID: 0, MAC: "02:01:00:cc:00:01", IP: "10.1.1.245", BroadcastURI: "vlan://1577"}},
+		NICs:    []cloudstacksim.NIC{{DeviceID: 0, MAC: fmt.Sprintf("02:01:00:cc:00:%02x", id-44), IP: fmt.Sprintf("10.1.1.%d", 200+id), BroadcastURI: "vlan://1577"}},
 	}
-	steps := []struct {
-		what, action, state string
-		nics                bool
-	}{
+}
+
+// step is one call of CloudStack's: what the user did, the action, the Instance's state CloudStack sends, and
+// whether it sends the NICs.
+type step struct {
+	what, action, state string
+	nics                bool
+}
+
+// lifecycle is an Instance's life as CloudStack drives it, from a check to its expunge.
+func lifecycle() []step {
+	return []step{
 		{"troubleshoot: check (also a custom action)", "check", "Starting", true},
 		{"deploy: prepare", "prepare", "Starting", true},
 		{"deploy: create", "create", "Starting", true},
@@ -138,32 +157,69 @@ func (d *driver) lifecycle(ctx context.Context) error {
 		{"destroy + expunge: delete", "delete", "Stopping", false},
 		{"ping", "statuses", "", false},
 	}
-	for _, step := range steps {
-		payload := d.host.Payload(in, step.state, step.nics)
-		if step.action == "statuses" {
-			payload = d.host.StatusesPayload()
-		}
-		res, err := d.cs.Run(ctx, step.action, payload, 60*time.Second)
-		if err != nil {
+}
+
+// deploy is what CloudStack calls to deploy an Instance.
+func deploy() []step {
+	return []step{
+		{"keep: deploy another Instance: prepare", "prepare", "Starting", true},
+		{"keep: deploy another Instance: create", "create", "Starting", true},
+	}
+}
+
+// keep deploys another Instance, the lifecycle's having been expunged, and leaves it running with the API
+// server until ctx ends (Ctrl-C), for kubectl.
+func (d *driver) keep(ctx context.Context, kubeconfig string) error {
+	in := instance(46, "9b1e7c2a-5d3f-4e8b-a6c1-0f2d4e6a8b46")
+	if err := d.play(ctx, in, deploy()); err != nil {
+		return err
+	}
+	name, err := translate.VMName(in.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\n== kept: Instance %s runs as VirtualMachine %s/%s, and the API server with it:\n"+
+		"   KUBECONFIG=%s kubectl get vm -n %s -L %s\n   Ctrl-C to stop both.\n",
+		in.Name, namespace, name, kubeconfig, namespace, translate.LabelInstanceName)
+	<-ctx.Done()
+	return nil
+}
+
+// play makes the steps' calls for the Instance in order, printing each call, its answer and the VM after it.
+func (d *driver) play(ctx context.Context, in cloudstacksim.Instance, steps []step) error {
+	for _, s := range steps {
+		if err := d.call(ctx, in, s); err != nil {
 			return err
 		}
-		output := res.Output
-		if step.action == "check" {
-			output = renderTable(output)
-		}
-		fmt.Fprintf(d.out, "\n-- %s\n$ kubevirt-extension %s <payload.json> 60\n%s\n   exit %d in %s", step.what, step.action, output, res.ExitCode, res.Elapsed.Round(time.Millisecond))
-		switch step.action {
-		case "status":
-			fmt.Fprintf(d.out, "; CloudStack reads %s", cloudstacksim.ParseStatus(res))
-		case "statuses":
-			states, err := cloudstacksim.ParseStatuses(res)
-			fmt.Fprintf(d.out, "; CloudStack reads %v %v", states, errOrEmpty(err))
-		}
-		fmt.Fprintln(d.out)
-		d.show(ctx, in)
-		if !res.Succeeded() {
-			return fmt.Errorf("%s failed: %s", step.action, res.Details())
-		}
+	}
+	return nil
+}
+
+func (d *driver) call(ctx context.Context, in cloudstacksim.Instance, s step) error {
+	payload := d.host.Payload(in, s.state, s.nics)
+	if s.action == "statuses" {
+		payload = d.host.StatusesPayload()
+	}
+	res, err := d.cs.Run(ctx, s.action, payload, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.action, err)
+	}
+	output := res.Output
+	if s.action == "check" {
+		output = renderTable(output)
+	}
+	fmt.Fprintf(d.out, "\n-- %s\n$ kubevirt-extension %s <payload.json> 60\n%s\n   exit %d in %s", s.what, s.action, output, res.ExitCode, res.Elapsed.Round(time.Millisecond))
+	switch s.action {
+	case "status":
+		fmt.Fprintf(d.out, "; CloudStack reads %s", cloudstacksim.ParseStatus(res))
+	case "statuses":
+		states, err := cloudstacksim.ParseStatuses(res)
+		fmt.Fprintf(d.out, "; CloudStack reads %v %v", states, errOrEmpty(err))
+	}
+	fmt.Fprintln(d.out)
+	d.show(ctx, in)
+	if !res.Succeeded() {
+		return fmt.Errorf("%s failed: %s", s.action, res.Details())
 	}
 	return nil
 }
