@@ -5,13 +5,14 @@
 # (The extension itself is not an image: it runs on the CloudStack management servers.)
 
 # Base images are pinned by the digest of their multi-platform index, so a rebuild gets the same bases whatever the
-# tags point at since; the tag only says what the digest was. To update, take the index digest of the new tag
-# (`docker buildx imagetools inspect golang:1.26`) and build once. Sources of the digests below:
-#   golang:1.26 (Go 1.26.5)            docker-library/repo-info repos/golang/remote/1.26.md, 5 Aug 2026 (f8f57f75)
-#   node:22-bookworm-slim (22.23.2)    docker-library/repo-info repos/node/remote/22-bookworm-slim.md, 19 Sep 2026 (3179cb4d)
-#   gcr.io/distroless/static:nonroot   the digest two unrelated projects pin beside golang 1.26.8 and 1.27; gcr.io has no
-#                                      repo-info, so check it with `crane digest gcr.io/distroless/static:nonroot`
-# CI builds no image (it has no Docker), so nothing here checks that these digests still resolve.
+# tags point at since; the tag only says what the digest was. To update one, take the index digest of the new tag
+# (`docker buildx imagetools inspect golang:1.26`) and build once. Where the digests below come from:
+#   golang:1.26 (Go 1.26.5)           docker-library/repo-info, repos/golang/remote/1.26.md, 5 Aug 2026 (f8f57f75)
+#   node:22-bookworm-slim (22.23.2)   docker-library/repo-info, repos/node/remote/22-bookworm-slim.md, 19 Sep 2026
+#                                     (3179cb4d)
+#   gcr.io/distroless/static:nonroot  gcr.io has no repo-info: the digest two unrelated projects pin beside golang
+#                                     1.26.8 and 1.27; check it with `crane digest gcr.io/distroless/static:nonroot`
+# CI builds no image (it has no Docker), so nothing in CI checks that these digests still resolve.
 
 # Build on the builder's own platform and cross-compile, so multi-arch builds need no emulation.
 FROM --platform=$BUILDPLATFORM golang:1.26@sha256:6cd10a6fcc5eadd62008fc2ad8056b38971cafd42f44d55297f18be8adc86410 AS build

@@ -3,6 +3,7 @@ package manifests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,13 +44,15 @@ func TestReconcilerPolicy(t *testing.T) {
 		translate.LabelManagedBy: translate.ManagedBy, translate.LabelInstanceName: "i-2-45-VM",
 	})
 	unmanaged := createVM(t, env, ns.Name, "unmanaged", nil)
-	reconciler := impersonate(t, env, reconcilerUser, "system:serviceaccounts", "system:serviceaccounts:"+systemNamespace, "system:authenticated")
+	reconciler, err := client.New(reconcilerConfig(env), client.Options{Scheme: env.Scheme})
+	require.NoError(t, err)
 
-	// The API server loads policies and RBAC bindings through informers: wait until both are in force.
-	spec := `{"spec":{"runStrategy":"Always"}}`
+	// The API server loads policies and RBAC bindings through informers: wait until both are in force. Each try
+	// changes the spec anew: a change that slipped through before the policy was loaded would make the same patch a
+	// no-op, which the policy rightly lets through.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.NoError(c, mergePatch(t, reconciler, managed, labelPatch("poweroff", "1")), "RBAC allows the reconciler's own patch")
-		assert.ErrorContains(c, mergePatch(t, reconciler, managed, spec), "may not change a VirtualMachine's spec")
+		assert.ErrorContains(c, mergePatch(t, reconciler, managed, specPatch()), "may not change a VirtualMachine's spec")
 	}, 20*time.Second, 100*time.Millisecond, "the policy is enforced")
 
 	tests := []struct {
@@ -60,14 +63,14 @@ func TestReconcilerPolicy(t *testing.T) {
 		wantErr string
 	}{
 		{"its label and annotations", reconciler, managed, labelPatch("poweron", "2"), ""},
-		{"the spec", reconciler, managed, spec, "may not change a VirtualMachine's spec"},
+		{"the spec", reconciler, managed, specPatch(), "may not change a VirtualMachine's spec"},
 		{"another label", reconciler, managed, `{"metadata":{"labels":{"` + translate.LabelInstanceName + `":"i-2-46-VM"}}}`, "may change no label but " + translate.LabelPowerState},
 		{"a new label", reconciler, managed, `{"metadata":{"labels":{"team":"x"}}}`, "may change no label but"},
 		{"CloudStack's mark removed", reconciler, managed, `{"metadata":{"labels":{"` + translate.LabelManagedBy + `":null}}}`, "may change no label but"},
 		{"another annotation", reconciler, managed, `{"metadata":{"annotations":{"kubevirt.io/latest-observed-api-version":"v1"}}}`, "may change no annotation but"},
 		{"a finalizer", reconciler, managed, `{"metadata":{"finalizers":["example.com/hold"]}}`, "may change no metadata but"},
 		{"its label on a VM CloudStack does not manage", reconciler, unmanaged, labelPatch("poweron", "1"), "only the VirtualMachines CloudStack manages"},
-		{"the admin: the spec", env.Client, managed, spec, ""},
+		{"the admin: the spec", env.Client, managed, specPatch(), ""},
 		{"the admin: another label", env.Client, managed, `{"metadata":{"labels":{"team":"x"}}}`, ""},
 	}
 	for _, tt := range tests {
@@ -83,9 +86,7 @@ func TestReconcilerPolicy(t *testing.T) {
 	}
 
 	t.Run("the reconciler labels a VM under the policy", func(t *testing.T) {
-		cfg := rest.CopyConfig(env.Config)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: reconcilerUser, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + systemNamespace, "system:authenticated"}}
-		runReconciler(t, cfg)
+		runReconciler(t, reconcilerConfig(env))
 		fresh := createVM(t, env, ns.Name, "fresh", map[string]string{translate.LabelManagedBy: translate.ManagedBy})
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			vm := &kubevirtv1.VirtualMachine{}
@@ -125,13 +126,15 @@ func createVM(t *testing.T, env *testenv.Env, ns, name string, labels map[string
 	return client.ObjectKeyFromObject(vm)
 }
 
-func impersonate(t *testing.T, env *testenv.Env, user string, groups ...string) client.Client {
-	t.Helper()
+// reconcilerConfig reaches the API server as the reconciler's ServiceAccount, with the groups the API server gives
+// a ServiceAccount: the admin impersonates it, so RBAC and the policy judge the reconciler, not the admin.
+func reconcilerConfig(env *testenv.Env) *rest.Config {
 	cfg := rest.CopyConfig(env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	require.NoError(t, err)
-	return c
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: reconcilerUser,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + systemNamespace, "system:authenticated"},
+	}
+	return cfg
 }
 
 // labelPatch is the reconciler's own merge patch (kube/powerstate's Reconciler.patch), without its
@@ -145,6 +148,11 @@ func labelPatch(state, generation string) string {
 		},
 	}})
 	return string(body)
+}
+
+// specPatch changes the VM's spec to a value it never had: an annotation of its VMI template.
+func specPatch() string {
+	return fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"example.com/change":"%d"}}}}}`, time.Now().UnixNano())
 }
 
 func mergePatch(t *testing.T, c client.Client, key types.NamespacedName, patch string) error {
