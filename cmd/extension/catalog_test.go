@@ -86,6 +86,18 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestNoArgumentsAtATerminal: a person who runs it bare reads the usage text; CloudStack's pipe gets JSON
+// (TestContractErrors).
+func TestNoArgumentsAtATerminal(t *testing.T) {
+	var text strings.Builder
+	code, ok := forPeople(nil, &text, true, nil)
+	assert.True(t, ok)
+	assert.Equal(t, exitUsage, code)
+	assert.Equal(t, usage(catalog()), text.String())
+	_, ok = forPeople(nil, &text, false, nil)
+	assert.False(t, ok, "not at a terminal: the JSON error")
+}
+
 // TestAnswerNotHTMLEscaped: an answer says "<" as "<", not "\u003c".
 func TestAnswerNotHTMLEscaped(t *testing.T) {
 	code, out := runCaptured(t, "create", "x")

@@ -34,7 +34,7 @@ func main() {
 // run is the whole process: parse argv, read the payload, act, answer. It returns the exit code.
 func run(args []string, stdout *os.File, start time.Time) int {
 	out := newAnswerer(stdout)
-	if code, ok := forPeople(args, stdout, out); ok {
+	if code, ok := forPeople(args, stdout, isTerminal(stdout), out); ok {
 		return code
 	}
 	if len(args) != 3 {
@@ -84,8 +84,8 @@ func run(args []string, stdout *os.File, start time.Time) int {
 
 // forPeople answers what only a person runs (CloudStack always passes three arguments) and reports whether
 // args was that. With no arguments the usage text goes only to a terminal: anything else gets the JSON error.
-func forPeople(args []string, stdout *os.File, out *answerer) (int, bool) {
-	if len(args) == 0 && isTerminal(stdout) {
+func forPeople(args []string, stdout io.Writer, terminal bool, out *answerer) (int, bool) {
+	if len(args) == 0 && terminal {
 		_, _ = io.WriteString(stdout, usage(catalog()))
 		return exitUsage, true
 	}
