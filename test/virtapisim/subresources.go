@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -138,12 +140,19 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
 		conflict("VM is not running")
 		return
 	}
-	base := vm.DeepCopy()
 	uid := vmi.UID
-	vm.Status.StateChangeRequests = append(vm.Status.StateChangeRequests,
+	patch, err := changeRequestPatch(vm,
 		kubevirtv1.VirtualMachineStateChangeRequest{Action: kubevirtv1.StopRequest, UID: &uid},
 		kubevirtv1.VirtualMachineStateChangeRequest{Action: kubevirtv1.StartRequest})
-	if err := s.admin.Status().Patch(r.Context(), vm, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err != nil {
+		conflict(err.Error())
+		return
+	}
+	if err := s.admin.Status().Patch(r.Context(), vm, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		if strings.Contains(err.Error(), "test operation failed") { // another request changed them meanwhile
+			conflict(err.Error())
+			return
+		}
 		writeError(w, err)
 		return
 	}
@@ -245,4 +254,25 @@ func writeError(w http.ResponseWriter, err error) {
 		return
 	}
 	writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
+}
+
+// changeRequestPatch is the JSON patch virt-api writes to a VM's status for a state change (KubeVirt v1.8.0
+// pkg/virt-api/rest/lifecycle.go, getChangeRequestJson): guarded by a test of the current requests only, not by
+// the resourceVersion, so KubeVirt's own status writes in between do not make it fail.
+func changeRequestPatch(vm *kubevirtv1.VirtualMachine, changes ...kubevirtv1.VirtualMachineStateChangeRequest) ([]byte, error) {
+	var ops []map[string]any
+	if equality.Semantic.DeepEqual(vm.Status, kubevirtv1.VirtualMachineStatus{}) {
+		ops = append(ops, map[string]any{"op": "add", "path": "/status", "value": kubevirtv1.VirtualMachineStatus{StateChangeRequests: changes}})
+	} else {
+		if len(vm.Status.StateChangeRequests) != 0 {
+			return nil, fmt.Errorf("unable to complete request: stop/start already underway")
+		}
+		ops = append(ops,
+			map[string]any{"op": "test", "path": "/status/stateChangeRequests", "value": vm.Status.StateChangeRequests},
+			map[string]any{"op": "add", "path": "/status/stateChangeRequests", "value": changes})
+	}
+	if vm.Status.StartFailure != nil {
+		ops = append(ops, map[string]any{"op": "remove", "path": "/status/startFailure"})
+	}
+	return json.Marshal(ops)
 }
