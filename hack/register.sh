@@ -19,7 +19,8 @@
 #   KUBECONFIG_PATH=/etc/cloudstack/kubevirt/kubeconfig   (on every management server)
 #   IMAGE=quay.io/containerdisks/fedora:43  TEMPLATE=fedora-43-kubevirt
 #   INSTANCETYPE=  (e.g. u1.medium: also create the offering OFFERING=kubevirt-u1-medium)
-#   EXTENSION=     (a kubevirt-extension executable to read the custom actions from; else `go run ./cmd/extension`)
+#   EXTENSION=     (a kubevirt-extension executable to read the custom actions from; else the installed one,
+#                   else `go run ./cmd/extension`)
 set -euo pipefail
 
 : "${ZONE_ID:?set ZONE_ID}" "${POD_ID:?set POD_ID}" "${OS_TYPE_ID:?set OS_TYPE_ID}"
@@ -35,10 +36,14 @@ CMK="${CMK:-cmk}"
 
 cmk() { "$CMK" -o json "$@"; }
 # The custom actions are the extension's own catalog (`kubevirt-extension catalog`): EXTENSION names an executable
-# to ask, else this checkout's source answers through `go run`.
+# to ask, else the one hack/install.sh installed on this management server, else this checkout's source answers
+# through `go run`.
+installed="/usr/share/cloudstack-management/extensions/$(printf '%s' "$NAME" | sed 's/[^a-zA-Z0-9._-]/_/g' | tr '[:upper:]' '[:lower:]')/kubevirt-extension"
 read_catalog() {
   if [ -n "${EXTENSION:-}" ]; then
     "$EXTENSION" catalog
+  elif [ -x "$installed" ]; then
+    "$installed" catalog
   else
     (cd "$(dirname "$0")/.." && go run ./cmd/extension catalog)
   fi
