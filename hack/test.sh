@@ -64,6 +64,6 @@ echo "== go test (test/upstream)"
 (cd test/upstream && GONOSUMDB=github.com/rhobs GOWORK=off go test -count=1 ./...)
 # Built before the other packages start, so that a first run's build (minutes) counts against no test's deadline.
 echo "== KubeVirt's webhook server and VM controller (test/upstream), built or found in the cache"
-go test -count=1 -timeout 30m -run '^TestUpstreamBinaries$' ./test/testenv
+go test -count=1 -timeout 30m -run '^TestUpstreamBinaries$' ./test/doubles/testenv
 echo "== go test"
 go test -count=1 -timeout 30m "$@" ./...

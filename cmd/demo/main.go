@@ -25,10 +25,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/fixture"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

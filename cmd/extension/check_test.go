@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 )
 
 // brokenHostPayload is an Instance's payload whose host names a kubeconfig this machine does not have: check

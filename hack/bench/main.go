@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 )
 
 type options struct {

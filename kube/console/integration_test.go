@@ -38,9 +38,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/virtapisim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/virtapisim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )

@@ -24,9 +24,9 @@ import (
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/powerstate"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

@@ -1,6 +1,7 @@
 // Package admission runs every kind of VirtualMachine the translator builds through KubeVirt v1.8.0's own
-// admission webhooks and VM controller (test/upstream, started by test/testenv and test/kubevirtsim): a VM that
-// KubeVirt stores but whose VMI it then refuses shows here as a failed VMI create, as it would on a cluster.
+// admission webhooks and VM controller (test/upstream, started by test/doubles/testenv and
+// test/doubles/kubevirtsim): a VM that KubeVirt stores but whose VMI it then refuses shows here as a failed VMI
+// create, as it would on a cluster.
 package admission_test
 
 import (
@@ -21,8 +22,8 @@ import (
 	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

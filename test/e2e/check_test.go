@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 )
 
 type checkLine struct{ Check, Result, Detail string }

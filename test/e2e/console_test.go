@@ -25,7 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )

@@ -10,7 +10,7 @@ import (
 
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 )
 
 // TestBadInput: each mistake an operator can make is one clear JSON error naming what to fix, a non-zero

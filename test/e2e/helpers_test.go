@@ -14,8 +14,8 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

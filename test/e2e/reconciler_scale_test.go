@@ -18,7 +18,7 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

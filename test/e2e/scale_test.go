@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/fixture"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/fixture"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

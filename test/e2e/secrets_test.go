@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 )
 
 // TestNoSecretLeaks plants known secrets where CloudStack and the operator put them, runs every action, the

@@ -20,7 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

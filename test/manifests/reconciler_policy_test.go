@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/powerstate"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 

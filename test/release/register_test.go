@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/cloudstacksim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 )
 
-// cloudStack is a stand-in CloudStack (test/cmksim behind a cmk of its own) in a temporary directory.
+// cloudStack is a stand-in CloudStack (test/doubles/cmksim behind a cmk of its own) in a temporary directory.
 type cloudStack struct {
 	dir string
 	env []string
@@ -25,7 +25,7 @@ type cloudStack struct {
 func newCloudStack(t *testing.T) *cloudStack {
 	t.Helper()
 	dir := t.TempDir()
-	run(t, nil, "go", "build", "-o", filepath.Join(dir, "cmk"), "./test/cmksim")
+	run(t, nil, "go", "build", "-o", filepath.Join(dir, "cmk"), "./test/doubles/cmksim")
 	run(t, nil, "go", "build", "-o", filepath.Join(dir, "kubevirt-extension"), "./cmd/extension")
 	return &cloudStack{dir: dir, env: []string{
 		"CMK=" + filepath.Join(dir, "cmk"), "CMKSIM_STATE=" + filepath.Join(dir, "state.json"),
@@ -148,7 +148,7 @@ func (cs *cloudStack) calls(t *testing.T) []apiCall {
 }
 
 // TestRegister runs hack/register.sh against a stand-in CloudStack that reads each call as CloudStack's API
-// layer does (test/cmksim), then reads back what CloudStack stored: the extension has its kubeconfig, the host
+// layer does (test/doubles/cmksim), then reads back what CloudStack stored: the extension has its kubeconfig, the host
 // its namespace, the template its image, the offering its instancetype, and every custom action is enabled. The
 // check action then runs through CloudStack and its UI draws the table. A second run only finds what the first
 // made.

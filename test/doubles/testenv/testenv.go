@@ -10,9 +10,9 @@
 // 2 cores; cached afterwards).
 //
 // envtest has no controllers, no garbage collector and no aggregated APIs: objects are admitted, stored and
-// validated against their CRD schemas, and nothing else happens to them. Pair it with test/kubevirtsim to get
-// VirtualMachines that start; it acts as virt-controller's service account (ControllerUser), which testenv creates
-// and binds to cluster-admin.
+// validated against their CRD schemas, and nothing else happens to them. Pair it with test/doubles/kubevirtsim to
+// get VirtualMachines that start; it acts as virt-controller's service account (ControllerUser), which testenv
+// creates and binds to cluster-admin.
 //
 // Starting takes a few seconds, so share one Env per test package from TestMain:
 //

@@ -21,7 +21,7 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
 )
 
 // Expectations are asynchronous: the simulator reacts to watch events. The timeout bounds correctness checks,

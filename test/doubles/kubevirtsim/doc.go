@@ -20,9 +20,9 @@
 // virtualmachine-controller). Its log goes nowhere unless $KUBEVIRTSIM_CONTROLLER_LOG names a file ("-" for
 // stderr); a failed start reports its end.
 //
-// Where test/testenv installs them, KubeVirt's own admission webhooks (virt-api's) default and validate VMs and VMIs
-// too: the simulator then writes VMIs as virt-controller's service account, the only identity those webhooks let
-// change a VMI's status.
+// Where test/doubles/testenv installs them, KubeVirt's own admission webhooks (virt-api's) default and validate VMs
+// and VMIs too: the simulator then writes VMIs as virt-controller's service account, the only identity those
+// webhooks let change a VMI's status.
 //
 // # What is simulated
 //
@@ -68,7 +68,7 @@
 //
 // Not simulated: pods, nodes, scheduling constraints, hotplug, the subresources.kubevirt.io API (start, stop,
 // restart, pause, VNC: they return 404 in envtest; change spec.runStrategy, write status.stateChangeRequests, or
-// delete the VMI instead; test/virtapisim serves some), DataVolume sources (every import succeeds), PVCs,
+// delete the VMI instead; test/doubles/virtapisim serves some), DataVolume sources (every import succeeds), PVCs,
 // VolumeSnapshots and volume restores, migration policies, failed or aborted migrations in flight, and garbage
 // collection of restores owned by a deleted VM.
 package kubevirtsim

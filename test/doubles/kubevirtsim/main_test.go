@@ -14,8 +14,8 @@ import (
 	"k8s.io/utils/ptr"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 )
 
 // env is shared by every test of the package; each test gets its own namespace and its own simulator.

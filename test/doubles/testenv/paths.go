@@ -27,7 +27,7 @@ const (
 // working directory.
 func repoRoot() (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		if root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..")); isRepoRoot(root) {
+		if root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", "..")); isRepoRoot(root) {
 			return root, nil
 		}
 	}

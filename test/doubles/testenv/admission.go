@@ -45,7 +45,7 @@ const (
 	HandlerServiceAccount    = "kubevirt-handler"
 	// ControllerUser is the user name virt-controller's requests carry. KubeVirt's webhooks let only KubeVirt's
 	// service accounts (pkg/virt-api/webhooks/serviceaccounts.go) create VMIs with reserved labels, change a VMI's
-	// spec or write its status: test/kubevirtsim acts as this user.
+	// spec or write its status: test/doubles/kubevirtsim acts as this user.
 	ControllerUser = "system:serviceaccount:" + KubeVirtNamespace + ":" + ControllerServiceAccount
 
 	// webhooksCommand is the test/upstream command that serves KubeVirt's webhooks.
@@ -170,8 +170,8 @@ func (m *kubeVirtManifests) add(doc []byte) error {
 }
 
 // installKubeVirtAccounts creates KubeVirt's namespace and the service accounts of virt-controller and virt-handler,
-// bound to cluster-admin: envtest authorizes with RBAC only, and test/kubevirtsim acts as virt-controller. (KubeVirt's
-// own ClusterRoles are narrower; the simulator also does what CDI and the garbage collector do.)
+// bound to cluster-admin: envtest authorizes with RBAC only, and test/doubles/kubevirtsim acts as virt-controller.
+// (KubeVirt's own ClusterRoles are narrower; the simulator also does what CDI and the garbage collector do.)
 func (e *Env) installKubeVirtAccounts(ctx context.Context) error {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: KubeVirtNamespace}},

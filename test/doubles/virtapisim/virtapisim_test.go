@@ -28,9 +28,9 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/kubevirtsim"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/testenv"
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/virtapisim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/virtapisim"
 )
 
 var env *testenv.Env
