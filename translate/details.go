@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// Detail keys the extension reads from externaldetails. The README's configuration table documents each one.
+// Detail keys the extension reads from externaldetails. The configuration table in docs/configuration.md documents
+// each one.
 const (
 	DetailKubeconfig       = "kubeconfig"
 	DetailContext          = "context"

@@ -15,7 +15,7 @@ const DefaultMaxDiskSize = "1Ti"
 // must be "true".
 const LabelSharedSource = Prefix + "shared-source"
 
-// detailSpecs is the registry's content, in the README's order.
+// detailSpecs is the registry's content, in the order of docs/configuration.md's table.
 func detailSpecs() []DetailSpec {
 	operator := []DetailSpec{
 		{Key: DetailKubeconfig, Setters: OperatorLevels, Usually: "extension or cluster", Default: "— (required)",
@@ -69,13 +69,13 @@ func detailSpecs() []DetailSpec {
 		{Key: DetailNICModel, Setters: AnyLevel, Kind: KindEnum, Values: []string{"virtio", "e1000", "e1000e", "igb", "ne2k_pci", "pcnet", "rtl8139"}, Usually: "template or offering", Default: "`" + DefaultNICModel + "`",
 			Meaning: "`virtio`, `e1000`, `e1000e`, `igb`, `ne2k_pci`, `pcnet`, `rtl8139`"},
 		{Key: DetailReconcilerLease, Setters: OperatorLevels, Usually: "extension or cluster", Default: "`" + DefaultReconcilerLease.Namespace + "/" + DefaultReconcilerLease.Name + "`",
-			Meaning: "`namespace/name` of the [companion reconciler](#the-companion-reconciler)'s heartbeat Lease; `status`/`statuses` answer from its labels while it is fresh. `none`: always read the full objects"},
+			Meaning: "`namespace/name` of the [companion reconciler](reconciler.md)'s heartbeat Lease; `status`/`statuses` answer from its labels while it is fresh. `none`: always read the full objects"},
 		{Key: DetailWaitUntilRunning, Setters: AnyLevel, Kind: KindBool, Usually: "offering, host or cluster", Default: "`true`",
 			Meaning: "`create`, `start` and `reboot` return only once the VM runs (failing fast on image, volume and crash-loop errors); `false` returns once KubeVirt has the request"},
 	}
 	console := []DetailSpec{
 		{Key: DetailConsoleMode, Setters: OperatorLevels, Kind: KindEnum, Values: []string{ConsoleVNC, ConsoleDirect}, Usually: "cluster or extension", Default: "`" + ConsoleVNC + "`",
-			Meaning: "[`getconsole`](#console): `vnc` hands CloudStack's console proxy a host, port and one-time password; `direct` hands the user a URL of the gateway's web console"},
+			Meaning: "[`getconsole`](console.md): `vnc` hands CloudStack's console proxy a host, port and one-time password; `direct` hands the user a URL of the gateway's web console"},
 		{Key: DetailConsoleHost, Setters: OperatorLevels, Usually: "cluster or extension", Default: "— (required for `vnc`)",
 			Meaning: "the console gateway's address as the zone's console proxy VM reaches it (its Service's load balancer or a node address)"},
 		{Key: DetailConsolePort, Setters: OperatorLevels, Usually: "cluster or extension", Default: "`5900`",

@@ -22,7 +22,7 @@ const (
 	ExtensionLevel
 )
 
-// String is how the README's configuration table names the levels.
+// String is how the configuration table (docs/configuration.md) names the levels.
 func (s Setters) String() string {
 	switch s {
 	case AnyLevel:
@@ -58,20 +58,20 @@ const (
 	KindList                 // comma-separated entries
 )
 
-// DetailSpec is one detail the extension reads: who may set it, its default and how it is parsed. The README's
-// configuration table is rendered from these (TestREADMEConfigurationTable keeps the two equal).
+// DetailSpec is one detail the extension reads: who may set it, its default and how it is parsed. The configuration
+// table in docs/configuration.md is rendered from these (TestDocsConfigurationTable keeps the two equal).
 type DetailSpec struct {
 	Key     string
 	Setters Setters
 	Kind    Kind
 	Values  []string // KindEnum: the canonical spellings
-	// Default is the documented default, as the README shows it; "" renders as "—".
+	// Default is the documented default, as docs/configuration.md shows it; "" renders as "—".
 	Default string
-	// Usually says where an operator usually sets it; Meaning is the README's explanation.
+	// Usually says where an operator usually sets it; Meaning is the table's explanation.
 	Usually, Meaning string
 }
 
-// Registry is every detail the extension reads, in the README's order.
+// Registry is every detail the extension reads, in the configuration table's order.
 type Registry struct {
 	specs []DetailSpec
 	byKey map[string]int
@@ -86,7 +86,7 @@ func (r *Registry) Spec(key string) (DetailSpec, bool) {
 	return r.specs[i], true
 }
 
-// All returns the registered details in the README's order.
+// All returns the registered details in the configuration table's order.
 func (r *Registry) All() []DetailSpec {
 	return append([]DetailSpec(nil), r.specs...)
 }
@@ -99,7 +99,7 @@ func (r *Registry) setters(key string) Setters {
 	return OperatorLevels
 }
 
-// MarkdownTable renders the README's configuration table.
+// MarkdownTable renders the configuration table of docs/configuration.md (its links are relative to docs/).
 func (r *Registry) MarkdownTable() string {
 	var b strings.Builder
 	b.WriteString("| detail | read from | usually set on | default | meaning |\n")

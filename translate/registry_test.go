@@ -12,45 +12,48 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the README's configuration table from the registry")
+var updateDocs = flag.Bool("update-docs", false, "rewrite docs/configuration.md's configuration table from the registry")
 
-// readmeTable returns the README's text and the bounds of its configuration table: the table after the
-// "## Configuration details" heading.
-func readmeTable(t *testing.T) (readme string, start, end int) {
+// configurationPage is the page that holds the configuration table, relative to this package.
+const configurationPage = "../docs/configuration.md"
+
+// docsTable returns the configuration page's text and the bounds of its configuration table: the table after
+// the "## Configuration details" heading.
+func docsTable(t *testing.T) (page string, start, end int) {
 	t.Helper()
-	data, err := os.ReadFile("../README.md")
+	data, err := os.ReadFile(configurationPage)
 	require.NoError(t, err)
-	readme = string(data)
-	section := strings.Index(readme, "\n## Configuration details\n")
-	require.NotEqual(t, -1, section, "README has a Configuration details section")
-	start = section + strings.Index(readme[section:], "\n| detail |") + 1
+	page = string(data)
+	section := strings.Index(page, "\n## Configuration details\n")
+	require.NotEqual(t, -1, section, "%s has a Configuration details section", configurationPage)
+	start = section + strings.Index(page[section:], "\n| detail |") + 1
 	require.Greater(t, start, section, "the section has a table")
 	end = start
-	for end < len(readme) && readme[end] == '|' {
-		end += strings.IndexByte(readme[end:], '\n') + 1
+	for end < len(page) && page[end] == '|' {
+		end += strings.IndexByte(page[end:], '\n') + 1
 	}
-	return readme, start, end
+	return page, start, end
 }
 
-// TestREADMEConfigurationTable keeps the README's table what the registry renders: keys, who may set them,
-// defaults and meanings. `go test ./translate -run README -update-readme` rewrites it.
-func TestREADMEConfigurationTable(t *testing.T) {
-	readme, start, end := readmeTable(t)
+// TestDocsConfigurationTable keeps docs/configuration.md's table what the registry renders: keys, who may set
+// them, defaults and meanings. `go test ./translate -run DocsConfigurationTable -update-docs` rewrites it.
+func TestDocsConfigurationTable(t *testing.T) {
+	page, start, end := docsTable(t)
 	want := NewRegistry().MarkdownTable()
-	if *updateREADME {
-		require.NoError(t, os.WriteFile("../README.md", []byte(readme[:start]+want+readme[end:]), 0o644))
+	if *updateDocs {
+		require.NoError(t, os.WriteFile(configurationPage, []byte(page[:start]+want+page[end:]), 0o644))
 		return
 	}
-	rows := parseTable(readme[start:end])
+	rows := parseTable(page[start:end])
 	wantRows := parseTable(want)
-	require.Len(t, rows, len(wantRows), "one README row per registered detail")
+	require.Len(t, rows, len(wantRows), "one row per registered detail")
 	for i, row := range rows {
 		w := wantRows[i]
 		assert.Equal(t, w.key, row.key, "row %d", i+1)
 		assert.Equal(t, w.setters, row.setters, "who may set %s", row.key)
 		assert.Equal(t, w.def, row.def, "default of %s", row.key)
 	}
-	assert.Equal(t, want, readme[start:end], "the README's table is the registry's (run with -update-readme)")
+	assert.Equal(t, want, page[start:end], "docs/configuration.md's table is the registry's (run with -update-docs)")
 }
 
 type tableRow struct{ key, setters, def string }

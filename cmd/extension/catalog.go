@@ -52,7 +52,8 @@ type action struct {
 	alone func(context.Context, *translate.Payload, *slog.Logger) (any, error)
 }
 
-// catalog is every action the extension answers, lifecycle actions first, in the order the README lists them.
+// catalog is every action the extension answers, lifecycle actions first, in the order docs/actions.md lists
+// them.
 func catalog() []action {
 	allRoles := []string{"Admin", "ResourceAdmin", "DomainAdmin", "User"}
 	return []action{

@@ -106,18 +106,21 @@ func TestAnswerNotHTMLEscaped(t *testing.T) {
 	assert.NotContains(t, out, `\u003c`)
 }
 
-// readmeTable is the rows of the first table after heading in the README, as cells without their backticks'
-// surroundings trimmed of spaces. The header and separator rows are left out.
-func readmeTable(t *testing.T, heading string) [][]string {
+// actionsPage is the page that documents the actions and custom actions, relative to this package.
+const actionsPage = "../../docs/actions.md"
+
+// docsTable is the rows of the first table after heading in docs/actions.md, as cells trimmed of spaces. The
+// header and separator rows are left out.
+func docsTable(t *testing.T, heading string) [][]string {
 	t.Helper()
-	data, err := os.ReadFile("../../README.md")
+	data, err := os.ReadFile(actionsPage)
 	require.NoError(t, err)
-	readme := string(data)
-	section := strings.Index(readme, "\n"+heading+"\n")
-	require.NotEqual(t, -1, section, "README has %q", heading)
-	start := section + strings.Index(readme[section:], "\n|") + 1
+	page := string(data)
+	section := strings.Index(page, "\n"+heading+"\n")
+	require.NotEqual(t, -1, section, "%s has %q", actionsPage, heading)
+	start := section + strings.Index(page[section:], "\n|") + 1
 	var rows [][]string
-	for _, line := range strings.Split(readme[start:], "\n")[2:] {
+	for _, line := range strings.Split(page[start:], "\n")[2:] {
 		if !strings.HasPrefix(line, "|") {
 			break
 		}
@@ -142,11 +145,11 @@ func codeNames(cell string) []string {
 	return out
 }
 
-// TestREADMEActions: the README's Actions table names every action of the catalog, in its order (and version,
+// TestDocsActions: docs/actions.md's Actions table names every action of the catalog, in its order (and version,
 // which only a shell runs).
-func TestREADMEActions(t *testing.T) {
+func TestDocsActions(t *testing.T) {
 	var listed []string
-	for _, row := range readmeTable(t, "## Actions") {
+	for _, row := range docsTable(t, "## Actions") {
 		for _, name := range codeNames(row[0]) {
 			if name != "version" {
 				listed = append(listed, name)
@@ -160,9 +163,9 @@ func TestREADMEActions(t *testing.T) {
 	assert.Equal(t, want, listed)
 }
 
-// TestREADMECustomActions: the README's Custom actions table has each custom action with the parameters,
+// TestDocsCustomActions: docs/actions.md's Custom actions table has each custom action with the parameters,
 // roles and timeout it is registered with.
-func TestREADMECustomActions(t *testing.T) {
+func TestDocsCustomActions(t *testing.T) {
 	type registration struct {
 		Params  []param
 		Roles   string
@@ -170,10 +173,10 @@ func TestREADMECustomActions(t *testing.T) {
 	}
 	documented := map[string]registration{}
 	var order []string
-	for _, row := range readmeTable(t, "## Custom actions") {
+	for _, row := range docsTable(t, "## Custom actions") {
 		require.GreaterOrEqual(t, len(row), 4, "%v", row)
 		for _, name := range codeNames(row[0]) {
-			documented[name] = registration{Params: readmeParams(row[1]), Roles: row[2], Timeout: row[3]}
+			documented[name] = registration{Params: docsParams(row[1]), Roles: row[2], Timeout: row[3]}
 			order = append(order, name)
 		}
 	}
@@ -182,24 +185,24 @@ func TestREADMECustomActions(t *testing.T) {
 		if a.Kind != custom {
 			continue
 		}
-		want := registration{Params: a.Params, Roles: readmeRoles(a.Roles), Timeout: strconv.Itoa(a.Timeout) + " s"}
+		want := registration{Params: a.Params, Roles: docsRoles(a.Roles), Timeout: strconv.Itoa(a.Timeout) + " s"}
 		assert.Equal(t, want, documented[a.Name], a.Name)
 	}
 }
 
-var readmeParam = regexp.MustCompile("`(\\w+)` \\((\\w+)([^)]*)\\)")
+var docsParam = regexp.MustCompile("`(\\w+)` \\((\\w+)([^)]*)\\)")
 
-// readmeParams reads a parameters cell: "`snap_name` (STRING, yes), `snap_description` (STRING)".
-func readmeParams(cell string) []param {
+// docsParams reads a parameters cell: "`snap_name` (STRING, yes), `snap_description` (STRING)".
+func docsParams(cell string) []param {
 	var out []param
-	for _, m := range readmeParam.FindAllStringSubmatch(cell, -1) {
+	for _, m := range docsParam.FindAllStringSubmatch(cell, -1) {
 		out = append(out, param{Name: m[1], Type: m[2], Required: strings.Contains(m[3], "yes")})
 	}
 	return out
 }
 
-// readmeRoles is how the README writes a list of roles: "all" for every role.
-func readmeRoles(roles []string) string {
+// docsRoles is how docs/actions.md writes a list of roles: "all" for every role.
+func docsRoles(roles []string) string {
 	if strings.Join(roles, ",") == "Admin,ResourceAdmin,DomainAdmin,User" {
 		return "all"
 	}

@@ -33,8 +33,8 @@ From a shell:
   kubevirt-extension version                   the build, to compare management servers
 
 Settings come from CloudStack's details (of the extension, host, template, offering and Instance), not from
-flags: the README's "Configuration details" table lists each one. docs/troubleshooting.md says how to re-run
-a saved payload.
+flags: the "Configuration details" table of docs/configuration.md lists each one. docs/troubleshooting.md says
+how to re-run a saved payload.
 
 Log: %s, or the file the detail %s names.
 `, translate.DefaultLogFile, translate.DetailLogFile)
