@@ -143,7 +143,7 @@ func safe(s string) string {
 }
 
 func (b *bench) statusCase(ctx context.Context, r *report, ns string) error {
-	vs := b.variants(func(lease string) any { return b.host(ns, lease).Payload(instance(ns, 0), "Running", false) })
+	vs := b.variants(func(lease string) any { return b.host(ns, lease).Payload("status", instance(ns, 0)) })
 	return b.repeat(ctx, r, "status", 1, b.runs, vs)
 }
 
@@ -169,16 +169,16 @@ func (b *bench) lifecycleCases(ctx context.Context, r *report) error {
 			if err != nil {
 				return err
 			}
-			for _, step := range []struct{ action, state string }{{"create", "Starting"}, {"stop", "Stopping"}, {"start", "Starting"}, {"delete", "Stopping"}} {
-				path, err := b.writePayload(fmt.Sprintf("%s-%d", step.action, i), h.Payload(in, step.state, step.action != "stop" && step.action != "delete"))
+			for _, action := range []string{"create", "stop", "start", "delete"} {
+				path, err := b.writePayload(fmt.Sprintf("%s-%d", action, i), h.Payload(action, in))
 				if err != nil {
 					return err
 				}
-				s, err := b.exec(ctx, im, step.action, path, "FLOOR_VM_JSON="+vmJSON)
+				s, err := b.exec(ctx, im, action, path, "FLOOR_VM_JSON="+vmJSON)
 				if err != nil {
 					return err
 				}
-				r.add(step.action, 1, im.name, s)
+				r.add(action, 1, im.name, s)
 			}
 		}
 	}
@@ -210,7 +210,7 @@ func (b *bench) startupCase(ctx context.Context, r *report) error {
 	for _, im := range []impl{b.impls.extension, b.impls.floor} {
 		h := b.host(ns, "none")
 		h.Host["kubeconfig"] = kubeconfig
-		path, err := b.writePayload("startup-"+im.name, h.Payload(instance(ns, 0), "Running", false))
+		path, err := b.writePayload("startup-"+im.name, h.Payload("status", instance(ns, 0)))
 		if err != nil {
 			return err
 		}

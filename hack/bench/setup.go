@@ -86,7 +86,7 @@ func (b *bench) host(ns, lease string) cloudstacksim.Host {
 
 // desiredVM is the VirtualMachine the extension creates for the i-th Instance of ns.
 func (b *bench) desiredVM(ns string, i int) (*kubevirtv1.VirtualMachine, error) {
-	data, err := cloudstacksim.GsonJSON(b.host(ns, "none").Payload(instance(ns, i), "Starting", true))
+	data, err := cloudstacksim.GsonJSON(b.host(ns, "none").Payload("create", instance(ns, i)))
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func createVM(t *testing.T, ns string, strategy kubevirtv1.VirtualMachineRunStra
 	id := 100 + nextID.Add(1)
 	in := cloudstacksim.Instance{ID: id, Name: fmt.Sprintf("i-2-%d-VM", id), UUID: fmt.Sprintf("5e0a0d4c-0c8e-4a5e-9b1f-%012d", id),
 		CPUs: 1, MemoryMB: 512, Details: map[string]string{"image": "quay.io/containerdisks/fedora:41", "run_strategy": string(strategy)}}
-	data, err := json.Marshal(cloudstacksim.Host{}.Payload(in, "Starting", false))
+	data, err := json.Marshal(cloudstacksim.Host{}.PayloadAs(in, "Starting", false))
 	require.NoError(t, err)
 	p, err := translate.ParsePayload(data)
 	require.NoError(t, err)

@@ -44,7 +44,8 @@ func TestCheck(t *testing.T) {
 	in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})
 
 	t.Run("a healthy host, an Instance's payload", func(t *testing.T) {
-		res, lines := runCheck(t, h, h.Payload(in, "Starting", true))
+		// As from a shell, with a create's payload: the one that names the Instance's NICs.
+		res, lines := runCheck(t, h, h.Payload("create", in))
 		assert.True(t, res.Succeeded())
 		for _, name := range []string{"details", "kubeconfig", "API server", "identity", "KubeVirt", "CDI", "namespace", "permissions", "networks"} {
 			assert.Equal(t, "ok", lines[name].Result, "%s: %s", name, lines[name].Detail)
@@ -76,7 +77,7 @@ func TestCheck(t *testing.T) {
 		missing := in
 		missing.NICs = append([]cloudstacksim.NIC(nil), in.NICs...)
 		missing.NICs[0].BroadcastURI = "vlan://3999"
-		res, lines := runCheck(t, h, h.Payload(missing, "Starting", true))
+		res, lines := runCheck(t, h, h.Payload("create", missing))
 		assert.False(t, res.Succeeded())
 		assert.Equal(t, "FAIL", lines["networks"].Result)
 		assert.Contains(t, lines["networks"].Detail, "vlan-3999")

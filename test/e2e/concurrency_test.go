@@ -34,7 +34,7 @@ func TestManyManagementServers(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, in := range calls {
 		wg.Go(func() {
-			res, err := provisioner().Run(t.Context(), "create", h.Payload(in, "Starting", true), callTimeout)
+			res, err := provisioner().Run(t.Context(), "create", h.Payload("create", in), callTimeout)
 			assert.NoError(t, err)
 			results[i] = res
 		})

@@ -110,12 +110,12 @@ func TestGetconsole(t *testing.T) {
 		h.Host["kubeconfig"] = kubeconfig
 		other := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})
 		requireSuccess(t, call(t, h, "create", other))
-		_, lines := runCheck(t, h, h.Payload(other, "Running", false))
+		_, lines := runCheck(t, h, h.Payload("check", other))
 		assert.Equal(t, "warn", lines["console"].Result)
 		assert.Contains(t, lines["console"].Detail, "detail console_host: not set")
 
 		h.Host["console_host"] = "10.0.0.5"
-		_, lines = runCheck(t, h, h.Payload(other, "Running", false))
+		_, lines = runCheck(t, h, h.Payload("check", other))
 		assert.Equal(t, "ok", lines["console"].Result, lines["console"].Detail)
 		assert.Equal(t, "vnc mode via 10.0.0.5:5900; tokens in cloudstack-kubevirt-console, valid 30s", lines["console"].Detail)
 		requireSuccess(t, call(t, h, "getconsole", other))

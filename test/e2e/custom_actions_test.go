@@ -54,7 +54,7 @@ func customHost(t *testing.T) cloudstacksim.Host {
 // typed parameters at the top of the payload, the Instance's VM TO without NICs.
 func runCustom(t *testing.T, h cloudstacksim.Host, action string, in cloudstacksim.Instance, params map[string]any) cloudstacksim.Result {
 	t.Helper()
-	payload := h.Payload(in, "Running", false)
+	payload := h.Payload(action, in)
 	payload["action"] = action
 	if params == nil {
 		params = map[string]any{}

@@ -73,7 +73,7 @@ func TestStartFailuresRollBack(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			namespace(t, tt.ns)
 			in := instance(tt.details)
-			res, err := provisioner().Run(t.Context(), "create", host(tt.ns).Payload(in, "Starting", true), tt.timeout)
+			res, err := provisioner().Run(t.Context(), "create", host(tt.ns).Payload("create", in), tt.timeout)
 			require.NoError(t, err)
 			t.Logf("create -> exit %d in %s: %s", res.ExitCode, res.Elapsed, res.Output)
 			requireFailure(t, res, tt.want)

@@ -76,11 +76,7 @@ func TestAPIServerFaults(t *testing.T) {
 				Extension: map[string]string{"log_file": filepath.Join(t.TempDir(), "extension.log")},
 			}
 			for _, action := range []string{"prepare", "create", "start", "stop", "reboot", "delete", "status", "statuses"} {
-				payload := h.Payload(in, "Running", action == "create" || action == "start" || action == "prepare")
-				if action == "statuses" {
-					payload = h.StatusesPayload()
-				}
-				res, err := provisioner().Run(t.Context(), action, payload, timeout)
+				res, err := provisioner().Run(t.Context(), action, h.Payload(action, in), timeout)
 				require.NoError(t, err)
 				assert.False(t, res.TimedOut, "%s answered before CloudStack's timeout (%v)", action, res.Elapsed)
 				assert.Less(t, res.Elapsed, timeout, action)

@@ -61,20 +61,10 @@ func vmName(in cloudstacksim.Instance) string {
 	return name
 }
 
-// call runs one action as CloudStack would. lifecycle says whether the VM's NICs are sent (prepare, create,
-// start) and which state CloudStack has the VM in.
+// call runs one action as CloudStack would, with the payload CloudStack writes for it.
 func call(t *testing.T, h cloudstacksim.Host, action string, in cloudstacksim.Instance) cloudstacksim.Result {
 	t.Helper()
-	state, withNICs := "Running", false
-	switch action {
-	case "prepare", "create":
-		state, withNICs = "Starting", true
-	case "start":
-		state, withNICs = "Starting", true
-	case "stop", "delete":
-		state = "Stopping"
-	}
-	res, err := provisioner().Run(t.Context(), action, h.Payload(in, state, withNICs), callTimeout)
+	res, err := provisioner().Run(t.Context(), action, h.Payload(action, in), callTimeout)
 	require.NoError(t, err)
 	t.Logf("%s %s -> exit %d in %s: %s", action, in.Name, res.ExitCode, res.Elapsed.Round(1e6), res.Output)
 	return res

@@ -33,7 +33,7 @@ func TestBadInvocations(t *testing.T) {
 		return path
 	}
 	payload := func(name string, edit func(p map[string]any)) string {
-		p := host(ns).Payload(in, "Starting", true)
+		p := host(ns).Payload("create", in)
 		data, err := json.Marshal(p) // a round trip gives plain maps to edit
 		require.NoError(t, err)
 		var m map[string]any

@@ -54,7 +54,7 @@ func scaleInstance(i int) cloudstacksim.Instance {
 // createVMWithVMI creates the VM the extension would create for in with a VMI in phase, as KubeVirt would;
 // an empty phase makes a Halted VM with no VMI.
 func createVMWithVMI(ctx context.Context, ns string, in cloudstacksim.Instance, phase kubevirtv1.VirtualMachineInstancePhase) error {
-	p, err := translate.ParsePayload(mustGson(host(ns).Payload(in, "Starting", true)))
+	p, err := translate.ParsePayload(mustGson(host(ns).Payload("create", in)))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func BenchmarkStatuses(b *testing.B) {
 // BenchmarkStatus measures one whole status process, as CloudStack 4.21 runs it for every VM on every ping.
 func BenchmarkStatus(b *testing.B) {
 	populateScale(b)
-	payload := host(scaleNamespace).Payload(scaleInstance(0), "Running", false)
+	payload := host(scaleNamespace).Payload("status", scaleInstance(0))
 	for b.Loop() {
 		res, err := provisioner().Run(b.Context(), "status", payload, callTimeout)
 		if err != nil || cloudstacksim.ParseStatus(res) != cloudstacksim.PowerOn {

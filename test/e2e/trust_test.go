@@ -146,7 +146,7 @@ func TestTrustSharedSourceClone(t *testing.T) {
 		}
 	})
 	t.Run("check finds every permission the extension uses, the clone's included", func(t *testing.T) {
-		_, lines := runCheck(t, h, h.Payload(instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"}), "Running", false))
+		_, lines := runCheck(t, h, h.Payload("check", instance(map[string]string{"image": "quay.io/containerdisks/fedora:43"})))
 		assert.Equal(t, kube.Pass, lines["permissions"].Result, lines["permissions"].Detail)
 	})
 	for _, tt := range []struct {
@@ -232,7 +232,7 @@ func TestTrustAccountedResources(t *testing.T) {
 	t.Run("check reports the Instance's instancetype", func(t *testing.T) {
 		h := host(ns)
 		in := instance(map[string]string{"image": "quay.io/containerdisks/fedora:43", "instancetype": "e2e-huge"})
-		_, lines := runCheck(t, h, h.Payload(in, "Running", true))
+		_, lines := runCheck(t, h, h.PayloadAs(in, "Running", true))
 		assert.Equal(t, kube.Fail, lines["Instance"].Result)
 		assert.Contains(t, lines["Instance"].Detail, "detail instancetype (set on the instance, template or offering): VirtualMachineClusterInstancetype e2e-huge gives 64 vCPUs")
 	})

@@ -16,6 +16,9 @@ type Instance struct {
 	// VolumeObjectTO wrapped in an object keyed by the class). CloudStack 4.21 and 4.22 send no volumes for
 	// External Instances.
 	RootDiskBytes int64
+	// State is the state CloudStack records for the Instance between actions, which the actions it sends from
+	// that record carry (see Host.Payload): Running when empty, or Stopped.
+	State string
 }
 
 // NIC is one CloudStack NIC on a VLAN.
@@ -31,9 +34,35 @@ type Host struct {
 	Host, ResourceMap, Extension map[string]string
 }
 
-// Payload builds what loadAccessDetails writes for a VM action. withNICs mirrors CloudStack: NICs are sent in
-// full only for prepare, create and start.
-func (h Host) Payload(in Instance, state string, withNICs bool) map[string]any {
+// Payload builds what CloudStack writes for action on the Instance. ExternalPathPayloadProvisioner passes
+// loadAccessDetails the VirtualMachineTO of the command behind the action, and the commands differ:
+//
+//   - prepare (PrepareExternalProvisioningCommand), create and start (StartCommand, run as create when the
+//     TO's details say deployvm=true) carry the TO of the Instance being started, state Starting, NICs in full;
+//   - stop (StopCommand) and delete (the StopCommand of ExternalHypervisorGuru.finalizeExpunge) carry a TO
+//     built from the bare record (new VirtualMachineProfileImpl(vm)), state Stopping, no NICs;
+//   - statuses carries no Instance at all (StatusesPayload);
+//   - every other action (status from getVmPowerState, reboot, getconsole, the custom actions) carries the TO
+//     of the record as it stands: the Instance's State, no NICs.
+func (h Host) Payload(action string, in Instance) map[string]any {
+	switch action {
+	case "prepare", "create", "start":
+		return h.PayloadAs(in, "Starting", true)
+	case "stop", "delete":
+		return h.PayloadAs(in, "Stopping", false)
+	case "statuses":
+		return h.StatusesPayload()
+	}
+	state := in.State
+	if state == "" {
+		state = "Running"
+	}
+	return h.PayloadAs(in, state, false)
+}
+
+// PayloadAs builds what loadAccessDetails writes for a VM in state, with its NICs in full or none. Payload
+// knows which action CloudStack sends in which shape; PayloadAs is for a test that needs a shape of its own.
+func (h Host) PayloadAs(in Instance, state string, withNICs bool) map[string]any {
 	vmDetails := map[string]string{"cpuOvercommitRatio": "2.0", "Message.ReservedCapacityFreed.Flag": "false"}
 	for k, v := range in.Details {
 		vmDetails["External:"+k] = v
