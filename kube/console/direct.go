@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 )
 
 // Direct mode: getconsole hands the user <console_url>/?token=...; the page here runs noVNC, which opens
@@ -123,7 +123,7 @@ func (g *Gateway) websockify(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { <-g.sessions }()
 	token := r.URL.Query().Get("token")
-	up, reason := g.open(hctx, s, func(ctx context.Context) (kube.ConsoleTarget, error) {
+	up, reason := g.open(hctx, s, func(ctx context.Context) (consoletoken.Target, error) {
 		return g.cfg.Tokens.ConsumeDirect(ctx, token)
 	})
 	if up == nil {

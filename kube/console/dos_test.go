@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 )
 
@@ -82,7 +82,7 @@ func TestVNCAuthTimeout(t *testing.T) {
 		})
 	}
 	t.Run("the rest of the handshake keeps its own deadline", func(t *testing.T) {
-		tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+		tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 		slow := slowUpstream{delay: 600 * time.Millisecond}
 		_, conn := startVNC(t, Config{Tokens: tokens, Upstream: slow, HandshakeTimeout: 10 * time.Second, AuthTimeout: 300 * time.Millisecond})
 		result, _, err := vncLogin(conn, "RFB 003.008\n", "goodpass")
@@ -94,14 +94,14 @@ func TestVNCAuthTimeout(t *testing.T) {
 // slowUpstream is an echoUpstream that takes delay to open.
 type slowUpstream struct{ delay time.Duration }
 
-func (s slowUpstream) Open(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error) {
+func (s slowUpstream) Open(ctx context.Context, target consoletoken.Target) (net.Conn, error) {
 	time.Sleep(s.delay)
 	return echoUpstream{}.Open(ctx, target)
 }
 
 // One address may hold only its share of the handshake slots; the rest stay for others.
 func TestVNCHandshakesPerSource(t *testing.T) {
-	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 	addr, logs := serveTCP(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxHandshakes: 64, MaxHandshakesPerSource: 2})
 	for range 2 {
 		_, err := io.ReadFull(dialTCP(t, addr), make([]byte, 12)) // holds a slot
@@ -117,7 +117,7 @@ func TestVNCHandshakesPerSource(t *testing.T) {
 // Failed authentications from one address refuse its next connections before any token is tried, until the
 // window has passed.
 func TestVNCAuthFailuresPerSource(t *testing.T) {
-	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 	addr, logs := serveTCP(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxAuthFailuresPerSource: 3, AuthFailureWindow: time.Second})
 
 	// A connection that got its challenge before the failures: checked again before its answer is tried.
@@ -176,10 +176,10 @@ func TestSourceLimitsForget(t *testing.T) {
 func TestSharedListCoalesces(t *testing.T) {
 	var calls atomic.Int32
 	gate := make(chan struct{})
-	s := &sharedList{timeout: 10 * time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+	s := &sharedList{timeout: 10 * time.Second, list: func(ctx context.Context) ([]consoletoken.Token, error) {
 		calls.Add(1)
 		<-gate
-		return []kube.ConsoleToken{{SecretName: "t"}}, nil
+		return []consoletoken.Token{{SecretName: "t"}}, nil
 	}}
 	ctx := t.Context()
 	first := make(chan *listing, 1)
@@ -219,7 +219,7 @@ func TestSharedListCoalesces(t *testing.T) {
 func TestSharedListErrors(t *testing.T) {
 	fail := atomic.Bool{}
 	fail.Store(true)
-	s := &sharedList{timeout: time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+	s := &sharedList{timeout: time.Second, list: func(ctx context.Context) ([]consoletoken.Token, error) {
 		if fail.Load() {
 			return nil, errors.New("API server down")
 		}
@@ -235,7 +235,7 @@ func TestSharedListErrors(t *testing.T) {
 // floodUpstream is a VM whose screen never stops changing: it writes as fast as it can.
 type floodUpstream struct{}
 
-func (floodUpstream) Open(context.Context, kube.ConsoleTarget) (net.Conn, error) {
+func (floodUpstream) Open(context.Context, consoletoken.Target) (net.Conn, error) {
 	a, b := net.Pipe()
 	go func() {
 		defer b.Close()
@@ -253,7 +253,7 @@ func (floodUpstream) Open(context.Context, kube.ConsoleTarget) (net.Conn, error)
 // it for good (not the relay, not Close, not shutdown).
 func TestDirectPeerThatStopsReading(t *testing.T) {
 	logs := &vncpeer.SyncBuffer{}
-	tokens := &fakeTokens{direct: map[string]kube.ConsoleTarget{"tok": vmA}}
+	tokens := &fakeTokens{direct: map[string]consoletoken.Target{"tok": vmA}}
 	g := New(Config{Tokens: tokens, Upstream: floodUpstream{}, MaxSessions: 1, WriteTimeout: 300 * time.Millisecond,
 		Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -371,7 +371,7 @@ func holdDirect(t *testing.T, webURL, from string, header http.Header) {
 // Direct mode has a handshake pool of its own: as many upgrades that never speak as it holds leave the console
 // proxy's VNC handshakes alone. (One pool for both let 64 of them refuse every VNC console.)
 func TestDirectFloodLeavesVNCAlone(t *testing.T) {
-	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 	vncAddr, webURL := serveBoth(t, Config{Tokens: tokens, Upstream: echoUpstream{}, MaxHandshakes: 64,
 		HandshakeTimeout: time.Minute, AuthTimeout: time.Minute})
 	// 64 from four addresses, 16 each: no address is over its share, and the pool is full.
@@ -511,7 +511,7 @@ func TestVNCAcceptErrors(t *testing.T) {
 			tcp, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			defer tcp.Close()
-			tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+			tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 			g := New(Config{Tokens: tokens, Upstream: echoUpstream{}})
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()

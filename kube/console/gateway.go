@@ -17,13 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 )
 
 // TokenStore consumes the tokens getconsole mints; *Tokens is the real one.
 type TokenStore interface {
-	ConsumePassword(ctx context.Context, challenge, response []byte) (kube.ConsoleTarget, error)
-	ConsumeDirect(ctx context.Context, token string) (kube.ConsoleTarget, error)
+	ConsumePassword(ctx context.Context, challenge, response []byte) (consoletoken.Target, error)
+	ConsumeDirect(ctx context.Context, token string) (consoletoken.Target, error)
 }
 
 // Config configures a Gateway.
@@ -238,7 +238,7 @@ func (g *Gateway) serveVNC(ctx context.Context, conn net.Conn, source string, re
 		return
 	}
 	defer func() { <-g.sessions }()
-	up, reason := g.open(hctx, s, func(ctx context.Context) (kube.ConsoleTarget, error) {
+	up, reason := g.open(hctx, s, func(ctx context.Context) (consoletoken.Target, error) {
 		target, err := g.cfg.Tokens.ConsumePassword(ctx, challenge, response)
 		if authFailure(err) {
 			g.vnc.sources.failed(source)
@@ -297,7 +297,7 @@ func vncChallenge(conn net.Conn) (minor int, challenge, response []byte, err err
 
 // open consumes the client's token and opens its VM's VNC. On failure it returns the reason to tell the
 // client, which never says more than that authentication failed or which VM is unavailable.
-func (g *Gateway) open(ctx context.Context, s *session, consume func(context.Context) (kube.ConsoleTarget, error)) (net.Conn, string) {
+func (g *Gateway) open(ctx context.Context, s *session, consume func(context.Context) (consoletoken.Target, error)) (net.Conn, string) {
 	target, err := consume(ctx)
 	if err != nil {
 		g.fail(s, "authentication", err)

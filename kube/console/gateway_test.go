@@ -13,18 +13,18 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 )
 
 // fakeTokens holds passwords and direct tokens in memory; each works once.
 type fakeTokens struct {
 	mu        sync.Mutex
-	passwords map[string]kube.ConsoleTarget
-	direct    map[string]kube.ConsoleTarget
+	passwords map[string]consoletoken.Target
+	direct    map[string]consoletoken.Target
 	calls     int
 }
 
-func (f *fakeTokens) ConsumePassword(_ context.Context, challenge, response []byte) (kube.ConsoleTarget, error) {
+func (f *fakeTokens) ConsumePassword(_ context.Context, challenge, response []byte) (consoletoken.Target, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -34,15 +34,15 @@ func (f *fakeTokens) ConsumePassword(_ context.Context, challenge, response []by
 			return target, nil
 		}
 	}
-	return kube.ConsoleTarget{}, ErrNoToken
+	return consoletoken.Target{}, ErrNoToken
 }
 
-func (f *fakeTokens) ConsumeDirect(_ context.Context, token string) (kube.ConsoleTarget, error) {
+func (f *fakeTokens) ConsumeDirect(_ context.Context, token string) (consoletoken.Target, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	target, ok := f.direct[token]
 	if !ok {
-		return kube.ConsoleTarget{}, ErrNoToken
+		return consoletoken.Target{}, ErrNoToken
 	}
 	delete(f.direct, token)
 	return target, nil
@@ -51,7 +51,7 @@ func (f *fakeTokens) ConsumeDirect(_ context.Context, token string) (kube.Consol
 // echoUpstream is a VM whose VNC server, handshake done, echoes what it gets.
 type echoUpstream struct{ err error }
 
-func (e echoUpstream) Open(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error) {
+func (e echoUpstream) Open(ctx context.Context, target consoletoken.Target) (net.Conn, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -63,7 +63,7 @@ func (e echoUpstream) Open(ctx context.Context, target kube.ConsoleTarget) (net.
 	return a, nil
 }
 
-var vmA = kube.ConsoleTarget{Namespace: "ns", Name: "vm-a"}
+var vmA = consoletoken.Target{Namespace: "ns", Name: "vm-a"}
 
 // vncLogin is a VNC client up to the security result: version, VNC authentication with password.
 func vncLogin(conn net.Conn, version, password string) (result uint32, reason string, err error) {
@@ -143,7 +143,7 @@ func TestVNCHandshake(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+			tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 			_, conn := startVNC(t, Config{Tokens: tokens, Upstream: echoUpstream{err: tt.upstream}})
 			result, reason, err := vncLogin(conn, tt.version, tt.password)
 			require.NoError(t, err)
@@ -192,7 +192,7 @@ func TestVNCHandshakeRefusals(t *testing.T) {
 // A client that sends its version a byte at a time is still served; one that stops is cut off at the deadline.
 func TestVNCSlowClients(t *testing.T) {
 	t.Run("short writes", func(t *testing.T) {
-		tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+		tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 		_, conn := startVNC(t, Config{Tokens: tokens, Upstream: echoUpstream{}})
 		result, _, err := vncLogin(&trickle{Conn: conn}, "RFB 003.008\n", "goodpass")
 		require.NoError(t, err)
@@ -229,7 +229,7 @@ func TestVNCHandshakeLimit(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	tokens := &fakeTokens{passwords: map[string]kube.ConsoleTarget{"goodpass": vmA}}
+	tokens := &fakeTokens{passwords: map[string]consoletoken.Target{"goodpass": vmA}}
 	g := New(Config{Tokens: tokens, Upstream: echoUpstream{}, MaxHandshakes: 1, MaxSessions: 1, HandshakeTimeout: 5 * time.Second})
 	served := make(chan error, 1)
 	go func() { served <- g.ServeVNC(ctx, ln) }()

@@ -38,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/virtapisim"
@@ -341,7 +342,7 @@ func TestConsoleRefusesUnmanagedVMs(t *testing.T) {
 	require.ErrorContains(t, err, "exists but CloudStack did not create it")
 
 	// A token for it, forged by whoever may create Secrets in the tokens' namespace, opens nothing either.
-	tok := kube.ConsoleToken{Mode: translate.ConsoleVNC, Target: kube.ConsoleTarget{Namespace: f.ns, Name: id.Name}, Password: "forgedpw", Lifetime: time.Minute}
+	tok := consoletoken.Token{Mode: translate.ConsoleVNC, Target: consoletoken.Target{Namespace: f.ns, Name: id.Name}, Password: "forgedpw", Lifetime: time.Minute}
 	require.NoError(t, f.env.Client.Create(t.Context(), tokenSecret(tok)))
 	_, output, err := f.snapshot(t, "forgedpw")
 	require.Error(t, err, output)
@@ -355,11 +356,8 @@ func TestConsoleRefusesUnmanagedVMs(t *testing.T) {
 }
 
 // tokenSecret is what OpenConsole stores, for forging.
-func tokenSecret(tok kube.ConsoleToken) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: tokenNamespace, GenerateName: "forged-", Labels: map[string]string{kube.LabelConsoleToken: tok.Mode}},
-		StringData: map[string]string{"namespace": tok.Target.Namespace, "name": tok.Target.Name, "password": tok.Password, "lifetime-seconds": fmt.Sprint(int(tok.Lifetime.Seconds()))},
-	}
+func tokenSecret(tok consoletoken.Token) *corev1.Secret {
+	return tok.Secret(tokenNamespace, "")
 }
 
 func TestDirectConsole(t *testing.T) {
@@ -371,7 +369,7 @@ func TestDirectConsole(t *testing.T) {
 
 	// Nothing readable in the tokens' namespace opens the console: the Secret is named by the token's hash.
 	secrets := &corev1.SecretList{}
-	require.NoError(t, f.env.Client.List(t.Context(), secrets, client.InNamespace(tokenNamespace), client.HasLabels{kube.LabelConsoleToken}))
+	require.NoError(t, f.env.Client.List(t.Context(), secrets, client.InNamespace(tokenNamespace), client.HasLabels{consoletoken.Label}))
 	for _, s := range secrets.Items {
 		assert.NotContains(t, s.Name, c.Token)
 		for _, v := range s.Data {
@@ -521,7 +519,7 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, n, 1)
 	secret := &corev1.Secret{}
-	require.NoError(t, f.env.Client.Get(t.Context(), types.NamespacedName{Namespace: tokenNamespace, Name: kube.DirectTokenSecretName(live.Token)}, secret), "an unexpired token stays")
+	require.NoError(t, f.env.Client.Get(t.Context(), types.NamespacedName{Namespace: tokenNamespace, Name: consoletoken.DirectSecretName(live.Token)}, secret), "an unexpired token stays")
 }
 
 // brightPixels counts the light pixels: text on SeaBIOS's black screen.
@@ -600,13 +598,13 @@ func TestConsoleRBACIsPerNamespace(t *testing.T) {
 		},
 	}
 	require.NoError(t, f.env.Client.Create(t.Context(), vm))
-	target := kube.ConsoleTarget{Namespace: ns.Name, Name: vm.Name, InstanceUUID: uuid}
+	target := consoletoken.Target{Namespace: ns.Name, Name: vm.Name, InstanceUUID: uuid}
 
 	_, err = f.upstream.Open(t.Context(), target)
 	require.Error(t, err)
 	assert.True(t, kerrors.IsForbidden(err), "the gateway may not read the VM: %v", err)
 
-	tok := kube.ConsoleToken{Mode: translate.ConsoleVNC, Target: target, Password: "unbound1", Lifetime: time.Minute}
+	tok := consoletoken.Token{Mode: translate.ConsoleVNC, Target: target, Password: "unbound1", Lifetime: time.Minute}
 	require.NoError(t, f.env.Client.Create(t.Context(), tokenSecret(tok)))
 	_, output, err = f.snapshot(t, "unbound1")
 	require.Error(t, err, output)

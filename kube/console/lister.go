@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 )
 
 // sharedList shares LISTs of the VNC tokens among the password checks that run at once. A VNC client's answer
@@ -14,7 +14,7 @@ import (
 // checks. Here at most one list runs, and at most one more waits to start after it for the checks that came
 // too late for the running one: however many checks arrive, the lists follow one another.
 type sharedList struct {
-	list    func(context.Context) ([]kube.ConsoleToken, error)
+	list    func(context.Context) ([]consoletoken.Token, error)
 	timeout time.Duration // of one list, which no single check's context may cut short
 
 	mu      sync.Mutex
@@ -27,7 +27,7 @@ type sharedList struct {
 type listing struct {
 	started time.Time
 	done    chan struct{}
-	tokens  []kube.ConsoleToken
+	tokens  []consoletoken.Token
 	err     error
 }
 

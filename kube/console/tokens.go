@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -51,7 +52,7 @@ func NewTokens(cfg *rest.Config, namespace string) (*Tokens, error) {
 		return nil, err
 	}
 	t := &Tokens{client: c, namespace: namespace, clock: clock}
-	t.vnc = &sharedList{timeout: 30 * time.Second, list: func(ctx context.Context) ([]kube.ConsoleToken, error) {
+	t.vnc = &sharedList{timeout: 30 * time.Second, list: func(ctx context.Context) ([]consoletoken.Token, error) {
 		tokens, _, err := t.list(ctx, translate.ConsoleVNC)
 		return tokens, err
 	}}
@@ -70,8 +71,8 @@ func (t *Tokens) now() time.Time {
 }
 
 // list reads the tokens of mode ("" for all), and the token Secrets it cannot read (broken).
-func (t *Tokens) list(ctx context.Context, mode string) (tokens []kube.ConsoleToken, broken []metav1.ObjectMeta, err error) {
-	selector := kube.LabelConsoleToken
+func (t *Tokens) list(ctx context.Context, mode string) (tokens []consoletoken.Token, broken []metav1.ObjectMeta, err error) {
+	selector := consoletoken.Label
 	if mode != "" {
 		selector += "=" + mode
 	}
@@ -82,7 +83,7 @@ func (t *Tokens) list(ctx context.Context, mode string) (tokens []kube.ConsoleTo
 			return nil, nil, fmt.Errorf("listing the console tokens in %s: %w", t.namespace, err)
 		}
 		for i := range list.Items {
-			if tok, err := kube.ConsoleTokenFromSecret(&list.Items[i]); err == nil {
+			if tok, err := consoletoken.FromSecret(&list.Items[i]); err == nil {
 				tokens = append(tokens, tok)
 			} else {
 				broken = append(broken, list.Items[i].ObjectMeta)
@@ -101,11 +102,11 @@ func (t *Tokens) Check(ctx context.Context) error {
 }
 
 // ConsumePassword finds the token whose password gives response to challenge and consumes it.
-func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte) (kube.ConsoleTarget, error) {
+func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte) (consoletoken.Target, error) {
 	asked := time.Now()
 	l, err := t.vnc.get(ctx, asked.Add(-reuseList))
 	if err != nil {
-		return kube.ConsoleTarget{}, err
+		return consoletoken.Target{}, err
 	}
 	stale := l.started.Before(asked)
 	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
@@ -115,53 +116,53 @@ func (t *Tokens) ConsumePassword(ctx context.Context, challenge, response []byte
 		}
 		// Gone since the list: say so as a fresh list would (no token matches), below.
 	} else if !stale {
-		return kube.ConsoleTarget{}, ErrNoToken
+		return consoletoken.Target{}, ErrNoToken
 	}
 	// The list predates the question: a token minted since is not in it, or one in it is gone. Look once more,
 	// in a list that started after the client answered.
 	if l, err = t.vnc.get(ctx, asked); err != nil {
-		return kube.ConsoleTarget{}, err
+		return consoletoken.Target{}, err
 	}
 	if tok, ok := matchPassword(l.tokens, challenge, response); ok {
 		return tok.Target, t.consume(ctx, tok)
 	}
-	return kube.ConsoleTarget{}, ErrNoToken
+	return consoletoken.Target{}, ErrNoToken
 }
 
 // matchPassword finds the token whose password gives response to challenge.
-func matchPassword(tokens []kube.ConsoleToken, challenge, response []byte) (kube.ConsoleToken, bool) {
+func matchPassword(tokens []consoletoken.Token, challenge, response []byte) (consoletoken.Token, bool) {
 	for _, tok := range tokens {
 		want, err := vncAuthResponse(tok.Password, challenge)
 		if err == nil && subtle.ConstantTimeCompare(want, response) == 1 {
 			return tok, true
 		}
 	}
-	return kube.ConsoleToken{}, false
+	return consoletoken.Token{}, false
 }
 
 // ConsumeDirect consumes the direct-mode token, found by its hash.
-func (t *Tokens) ConsumeDirect(ctx context.Context, token string) (kube.ConsoleTarget, error) {
+func (t *Tokens) ConsumeDirect(ctx context.Context, token string) (consoletoken.Target, error) {
 	if token == "" {
-		return kube.ConsoleTarget{}, ErrNoToken
+		return consoletoken.Target{}, ErrNoToken
 	}
 	secret := &corev1.Secret{}
-	err := t.client.Get(ctx, types.NamespacedName{Namespace: t.namespace, Name: kube.DirectTokenSecretName(token)}, secret)
+	err := t.client.Get(ctx, types.NamespacedName{Namespace: t.namespace, Name: consoletoken.DirectSecretName(token)}, secret)
 	if kerrors.IsNotFound(err) {
-		return kube.ConsoleTarget{}, ErrNoToken
+		return consoletoken.Target{}, ErrNoToken
 	}
 	if err != nil {
-		return kube.ConsoleTarget{}, fmt.Errorf("reading a console token in %s: %w", t.namespace, err)
+		return consoletoken.Target{}, fmt.Errorf("reading a console token in %s: %w", t.namespace, err)
 	}
-	tok, err := kube.ConsoleTokenFromSecret(secret)
+	tok, err := consoletoken.FromSecret(secret)
 	if err != nil || tok.Mode != translate.ConsoleDirect {
-		return kube.ConsoleTarget{}, ErrNoToken
+		return consoletoken.Target{}, ErrNoToken
 	}
 	return tok.Target, t.consume(ctx, tok)
 }
 
 // consume deletes the token, guarded by its UID: of two sessions (or gateway replicas) presenting it, one wins.
 // An expired token is deleted too, and refused.
-func (t *Tokens) consume(ctx context.Context, tok kube.ConsoleToken) error {
+func (t *Tokens) consume(ctx context.Context, tok consoletoken.Token) error {
 	now := t.now()
 	err := t.deleteSecret(ctx, tok.SecretName, tok.UID)
 	if now.After(tok.ExpiresAt()) {

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -53,7 +53,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 func mintVNC(t *testing.T, namespace, password string) {
 	t.Helper()
-	s := tokenSecret(kube.ConsoleToken{Mode: translate.ConsoleVNC, Target: kube.ConsoleTarget{Namespace: "ns", Name: "vm"}, Password: password, Lifetime: time.Minute})
+	s := tokenSecret(consoletoken.Token{Mode: translate.ConsoleVNC, Target: consoletoken.Target{Namespace: "ns", Name: "vm"}, Password: password, Lifetime: time.Minute})
 	s.Namespace = namespace
 	require.NoError(t, sharedEnv(t).Client.Create(t.Context(), s))
 }
@@ -110,7 +110,7 @@ func TestSweepRemovesUnreadableTokens(t *testing.T) {
 	tokens, ns, _ := tokensOn(t)
 	c := sharedEnv(t).Client
 	broken := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "console-vnc-", Labels: map[string]string{kube.LabelConsoleToken: translate.ConsoleVNC}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "console-vnc-", Labels: map[string]string{consoletoken.Label: translate.ConsoleVNC}},
 		StringData: map[string]string{"name": "vm"}, // no namespace, password or lifetime
 	}
 	require.NoError(t, c.Create(t.Context(), broken))

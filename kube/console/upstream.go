@@ -16,12 +16,13 @@ import (
 	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
 // Upstream opens the VNC stream of a token's VM, handshake done: the server waits for ClientInit.
 type Upstream interface {
-	Open(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error)
+	Open(ctx context.Context, target consoletoken.Target) (net.Conn, error)
 }
 
 // vncSubprotocol is the websocket subprotocol of KubeVirt's vnc subresource: raw RFB in binary messages.
@@ -49,7 +50,7 @@ func NewKubeVirt(cfg *rest.Config) (*KubeVirt, error) {
 
 // Open checks that CloudStack manages the VM (the token names it, but the gateway's own rule is that it opens
 // nothing else), then connects and does the handshake.
-func (k *KubeVirt) Open(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error) {
+func (k *KubeVirt) Open(ctx context.Context, target consoletoken.Target) (net.Conn, error) {
 	if err := k.check(ctx, target); err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (k *KubeVirt) Open(ctx context.Context, target kube.ConsoleTarget) (net.Con
 	return conn, nil
 }
 
-func (k *KubeVirt) check(ctx context.Context, target kube.ConsoleTarget) error {
+func (k *KubeVirt) check(ctx context.Context, target consoletoken.Target) error {
 	vm := &kubevirtv1.VirtualMachine{}
 	err := k.client.Get(ctx, types.NamespacedName{Namespace: target.Namespace, Name: target.Name}, vm)
 	if kerrors.IsNotFound(err) {
@@ -92,7 +93,7 @@ func (k *KubeVirt) check(ctx context.Context, target kube.ConsoleTarget) error {
 }
 
 // dial opens the vnc subresource's websocket.
-func (k *KubeVirt) dial(ctx context.Context, target kube.ConsoleTarget) (net.Conn, error) {
+func (k *KubeVirt) dial(ctx context.Context, target consoletoken.Target) (net.Conn, error) {
 	rt, holder, err := websocket.RoundTripperFor(k.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("websocket transport for the API server: %w", err)

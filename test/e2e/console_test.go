@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/kube/consoletoken"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/vncpeer"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
@@ -78,14 +78,14 @@ func TestGetconsole(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(log), answer.Console.Password, "the password is never logged")
 		secrets := &corev1.SecretList{}
-		require.NoError(t, s.client.List(t.Context(), secrets, client.InNamespace(translate.DefaultConsoleNamespace), client.HasLabels{kube.LabelConsoleToken}))
+		require.NoError(t, s.client.List(t.Context(), secrets, client.InNamespace(translate.DefaultConsoleNamespace), client.HasLabels{consoletoken.Label}))
 		found := false
 		for _, sec := range secrets.Items {
-			tok, err := kube.ConsoleTokenFromSecret(&sec)
+			tok, err := consoletoken.FromSecret(&sec)
 			require.NoError(t, err)
 			if tok.Password == answer.Console.Password {
 				found = true
-				assert.Equal(t, kube.ConsoleTarget{Namespace: ns, Name: vmName(in), InstanceUUID: in.UUID}, tok.Target)
+				assert.Equal(t, consoletoken.Target{Namespace: ns, Name: vmName(in), InstanceUUID: in.UUID}, tok.Target)
 				assert.Equal(t, 30*time.Second, tok.Lifetime)
 			}
 		}

@@ -1,4 +1,4 @@
-package kube
+package consoletoken
 
 import (
 	"strings"
@@ -13,7 +13,7 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-func TestConsoleSecrets(t *testing.T) {
+func TestSecrets(t *testing.T) {
 	seen := map[string]bool{}
 	for range 200 {
 		pw, err := NewVNCPassword()
@@ -28,16 +28,16 @@ func TestConsoleSecrets(t *testing.T) {
 	tok, err := NewDirectToken()
 	require.NoError(t, err)
 	assert.Regexp(t, `^[A-Za-z0-9_-]{43}$`, tok)
-	name := DirectTokenSecretName(tok)
+	name := DirectSecretName(tok)
 	assert.Regexp(t, `^console-direct-[0-9a-f]{64}$`, name)
 	assert.NotContains(t, name, tok)
 }
 
-func TestConsoleTokenRoundTrip(t *testing.T) {
-	tok := ConsoleToken{Mode: translate.ConsoleVNC, Target: ConsoleTarget{Namespace: "ns", Name: "i-2-45-vm", InstanceUUID: "u"}, Password: "abcdefgh", Lifetime: 30 * time.Second}
-	s := tok.secret("cloudstack-kubevirt-system", "")
+func TestTokenRoundTrip(t *testing.T) {
+	tok := Token{Mode: translate.ConsoleVNC, Target: Target{Namespace: "ns", Name: "i-2-45-vm", InstanceUUID: "u"}, Password: "abcdefgh", Lifetime: 30 * time.Second}
+	s := tok.Secret("cloudstack-kubevirt-system", "")
 	assert.Equal(t, "console-vnc-", s.GenerateName)
-	assert.Equal(t, translate.ConsoleVNC, s.Labels[LabelConsoleToken])
+	assert.Equal(t, translate.ConsoleVNC, s.Labels[Label])
 	// What the API server does: stringData becomes data; it stamps the creation time.
 	stored := &corev1.Secret{ObjectMeta: s.ObjectMeta, Data: map[string][]byte{}}
 	stored.Name, stored.UID = "console-vnc-x1", "uid-1"
@@ -45,13 +45,13 @@ func TestConsoleTokenRoundTrip(t *testing.T) {
 	for k, v := range s.StringData {
 		stored.Data[k] = []byte(v)
 	}
-	got, err := ConsoleTokenFromSecret(stored)
+	got, err := FromSecret(stored)
 	require.NoError(t, err)
 	assert.Equal(t, tok.Target, got.Target)
 	assert.Equal(t, "abcdefgh", got.Password)
 	assert.Equal(t, time.Date(2026, 11, 25, 12, 0, 30, 0, time.UTC), got.ExpiresAt())
 
-	direct := ConsoleToken{Mode: translate.ConsoleDirect, Target: tok.Target, Lifetime: time.Minute}.secret("ns", "console-direct-abc")
+	direct := Token{Mode: translate.ConsoleDirect, Target: tok.Target, Lifetime: time.Minute}.Secret("ns", "console-direct-abc")
 	assert.Equal(t, "console-direct-abc", direct.Name)
 	assert.NotContains(t, direct.StringData, "password", "a direct token stores no secret at all")
 
@@ -64,7 +64,7 @@ func TestConsoleTokenRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bad := stored.DeepCopy()
 			mutate(bad)
-			_, err := ConsoleTokenFromSecret(bad)
+			_, err := FromSecret(bad)
 			require.Error(t, err)
 		})
 	}
