@@ -25,6 +25,8 @@ for arch in $ARCHES; do
     -o "$work/$name/kubevirt-extension" ./cmd/extension
   cp hack/install.sh "$work/$name/install.sh"
   cp README.md "$work/$name/README.md"
+  # The README's links (and --help's pointer to docs/configuration.md) lead into docs/.
+  mkdir -p "$work/$name/docs" && cp docs/*.md docs/*.png "$work/$name/docs/"
   # Reproducible archives: fixed owner, order and times.
   tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -czf "$DIST_DIR/$name.tar.gz" "$name"
 done

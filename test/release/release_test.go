@@ -45,7 +45,7 @@ func TestDistAndInstall(t *testing.T) {
 	for arch, machine := range map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64} {
 		archive := filepath.Join(dist, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch+".tar.gz")
 		listing := run(t, nil, "tar", "-tzf", archive)
-		for _, f := range []string{"kubevirt-extension", "install.sh", "README.md"} {
+		for _, f := range []string{"kubevirt-extension", "install.sh", "README.md", "docs/configuration.md", "docs/install.md"} {
 			assert.Contains(t, listing, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch+"/"+f)
 		}
 		run(t, nil, "tar", "-xzf", archive, "-C", extracted)
