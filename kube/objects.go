@@ -8,18 +8,12 @@ import (
 	"reflect"
 	"strconv"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	kubevirtv1 "kubevirt.io/api/core/v1"
-	instancetypev1beta1 "kubevirt.io/api/instancetype/v1beta1"
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 )
 
 // Client reads and writes the few kinds the extension uses, as JSON over client-go's REST client. The
@@ -50,67 +44,6 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 		return nil, fmt.Errorf("creating the Kubernetes client for %s: %w", cfg.Host, err)
 	}
 	return &Client{rest: rc}, nil
-}
-
-// resource says where a kind is served.
-type resource struct {
-	group, version, name, kind string
-	namespaced                 bool
-	as                         string // "PartialObjectMetadata(List)": ask the API server for metadata only
-}
-
-var (
-	virtualMachines = resource{"kubevirt.io", "v1", "virtualmachines", "VirtualMachine", true, ""}
-	vmInstances     = resource{"kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", true, ""}
-	dataVolumes     = resource{"cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume", true, ""}
-	leases          = resource{"coordination.k8s.io", "v1", "leases", "Lease", true, ""}
-	nads            = resource{"k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition", true, ""}
-	instancetypes   = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "VirtualMachineClusterInstancetype", false, ""}
-	preferences     = resource{"instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "VirtualMachineClusterPreference", false, ""}
-	secrets         = resource{"", "v1", "secrets", "Secret", true, ""}                               // console tokens
-	pvcs            = resource{"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, ""} // clone sources
-)
-
-// resourceOf maps the Go types the extension uses to their resources.
-func resourceOf(obj runtime.Object) (resource, error) {
-	switch o := obj.(type) {
-	case *kubevirtv1.VirtualMachine, *kubevirtv1.VirtualMachineList:
-		return virtualMachines, nil
-	case *kubevirtv1.VirtualMachineInstance, *kubevirtv1.VirtualMachineInstanceList:
-		return vmInstances, nil
-	case *cdiv1.DataVolume, *cdiv1.DataVolumeList:
-		return dataVolumes, nil
-	case *coordinationv1.Lease:
-		return leases, nil
-	case *corev1.Secret, *corev1.SecretList:
-		return secrets, nil
-	case *corev1.PersistentVolumeClaim:
-		return pvcs, nil
-	case *instancetypev1beta1.VirtualMachineClusterInstancetype:
-		return instancetypes, nil
-	case *instancetypev1beta1.VirtualMachineClusterPreference:
-		return preferences, nil
-	case *unstructured.Unstructured:
-		if o.GroupVersionKind() == NetworkAttachmentDefinitionGVK {
-			return nads, nil
-		}
-	case *metav1.PartialObjectMetadata:
-		if o.GroupVersionKind() == kubevirtv1.VirtualMachineGroupVersionKind {
-			r := virtualMachines
-			r.as = "PartialObjectMetadata"
-			return r, nil
-		}
-	case *metav1.PartialObjectMetadataList:
-		if o.GroupVersionKind().GroupKind() == (schema.GroupKind{Group: "kubevirt.io", Kind: "VirtualMachineList"}) {
-			r := virtualMachines
-			r.as = "PartialObjectMetadataList"
-			return r, nil
-		}
-	}
-	if r, ok := customActionResourceOf(obj); ok { // snapshots, restores, migrations, events: custom_resources.go
-		return r, nil
-	}
-	return resource{}, fmt.Errorf("the extension's client does not handle %T %s", obj, obj.GetObjectKind().GroupVersionKind())
 }
 
 // request starts a request on the resource of obj, in namespace, for name ("" for the collection).
