@@ -113,10 +113,10 @@ func get(url string) (int, string, error) {
 // context ends.
 func TestRun(t *testing.T) {
 	tokens := &fakeTokens{}
-	var logs strings.Builder
+	var logs strings.Builder // slog's handler serializes writes; read once Run has returned
 	c := Config{VNCAddr: freeAddr(t), HTTPAddr: freeAddr(t), HealthAddr: freeAddr(t), MaxHTTPConns: 8,
 		SweepInterval: 20 * time.Millisecond, Gateway: fakeGateway{}, Tokens: tokens, Metrics: prometheus.NewRegistry(),
-		Log: slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))}
+		Log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- Run(ctx, c) }()
@@ -184,14 +184,4 @@ func TestRunListenError(t *testing.T) {
 			assert.ErrorContains(t, err, "address already in use")
 		})
 	}
-}
-
-// syncWriter serializes writes to w: Run's tasks log concurrently.
-type syncWriter struct {
-	mu chan struct{}
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	return s.w.Write(p)
 }
