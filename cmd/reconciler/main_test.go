@@ -25,20 +25,20 @@ func TestParseFlags(t *testing.T) {
 			assert.Equal(t, "cloudstack-kubevirt-reconciler", s.config.HeartbeatLease)
 			assert.True(t, s.config.LeaderElection)
 			assert.Equal(t, 10*time.Second, s.config.HeartbeatDuration)
-			assert.Equal(t, slog.LevelInfo, s.level)
+			assert.Equal(t, slog.LevelInfo, s.Level)
 		}},
 		{name: "environment", env: env, check: func(t *testing.T, s settings) {
 			assert.Equal(t, []string{"a", "b"}, s.config.Namespaces)
 			assert.Equal(t, "ops", s.config.HeartbeatNamespace)
 			assert.Equal(t, "reconciler-0", s.config.Identity)
-			assert.Equal(t, slog.LevelDebug, s.level)
+			assert.Equal(t, slog.LevelDebug, s.Level)
 		}},
 		{name: "flags win over environment", env: env, args: []string{"--namespaces=c", "--heartbeat-namespace=x", "--leader-elect=false", "--kubeconfig=/k"},
 			check: func(t *testing.T, s settings) {
 				assert.Equal(t, []string{"c"}, s.config.Namespaces)
 				assert.Equal(t, "x", s.config.HeartbeatNamespace)
 				assert.False(t, s.config.LeaderElection)
-				assert.Equal(t, "/k", s.kubeconfig)
+				assert.Equal(t, "/k", s.Kubeconfig)
 			}},
 		{name: "duration shorter than two intervals", env: env, args: []string{"--heartbeat-interval=5s", "--heartbeat-duration=6s"}, wantErr: "at least twice its interval"},
 		{name: "duration above the extension's cap", env: env, args: []string{"--heartbeat-duration=2m"}, wantErr: "may not exceed 1m0s"},
