@@ -40,9 +40,9 @@ func NewFlags(name string, getenv func(string) string, output io.Writer, qps flo
 	return f
 }
 
-// Env is the environment variable name's value, or fallback when it is unset or empty: a Deployment that sets a
-// variable to "" means "not set".
-func (f *Flags) Env(name, fallback string) string {
+// fromEnv is the environment variable name's value, or fallback when it is unset or empty: a Deployment that sets
+// a variable to "" means "not set".
+func (f *Flags) fromEnv(name, fallback string) string {
 	if v := f.getenv(name); v != "" {
 		return v
 	}
@@ -52,7 +52,7 @@ func (f *Flags) Env(name, fallback string) string {
 // StringVarEnv defines a string flag whose default is the environment variable env, else fallback, and names env in
 // its usage.
 func (f *Flags) StringVarEnv(p *string, name, env, fallback, usage string) {
-	f.StringVar(p, name, f.Env(env, fallback), usage+" (env "+env+")")
+	f.StringVar(p, name, f.fromEnv(env, fallback), usage+" (env "+env+")")
 }
 
 // Parse parses args and returns the common flags' values, checked. It replaces flag.FlagSet's Parse so that no
@@ -69,7 +69,7 @@ func (f *Flags) Parse(args []string) (Common, error) {
 	if err := c.Level.UnmarshalText([]byte(f.level)); err != nil {
 		return Common{}, fmt.Errorf("--log-level %q: %w", f.level, err)
 	}
-	// Zero would leave client-go's limiter unset and so unlimited; a negative rate means nothing.
+	// client-go reads zero as its default of 5 and a negative rate as no limit: neither is what the flag says.
 	if c.QPS <= 0 {
 		return Common{}, fmt.Errorf("--kube-api-qps must be positive, not %v", c.QPS)
 	}

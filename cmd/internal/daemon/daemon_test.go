@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 )
 
 func TestParse(t *testing.T) {
@@ -158,4 +159,16 @@ func TestLogger(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// client-go logs through klog: its lines come out as the daemon's own JSON.
+func TestLoggerRoutesKlog(t *testing.T) {
+	var buf bytes.Buffer
+	Common{Level: slog.LevelInfo}.Logger(&buf)
+	t.Cleanup(klog.ClearLogger)
+	klog.InfoS("from client-go", "key", "value")
+	var line struct{ Msg, Key string }
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &line), buf.String())
+	assert.Equal(t, "from client-go", line.Msg)
+	assert.Equal(t, "value", line.Key)
 }
