@@ -79,6 +79,7 @@ func Run(ctx context.Context, c Config) error {
 		})
 	}
 	if err := c.start(ctx, start); err != nil {
+		// What started before the failing listener stops too: nothing Run started outlives it.
 		cancel(err)
 		tasks.Wait()
 		return err
