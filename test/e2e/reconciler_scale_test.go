@@ -126,7 +126,7 @@ func populateReconcilerScale(b *testing.B) {
 			in.Name = fmt.Sprintf("i-3-%d-VM", in.ID)
 			in.UUID = fmt.Sprintf("5ca1ab1e-0000-4000-9000-%012d", in.ID)
 			in.Details = map[string]string{"image": "quay.io/containerdisks/fedora:43", "run_strategy": "RerunOnFailure"}
-			return createVMWithVMI(ctx, reconcilerScaleNamespace, in, kubevirtv1.Running)
+			return createVMWithVMI(ctx, s.client, reconcilerScaleNamespace, in, kubevirtv1.Running)
 		}); err != nil {
 			b.Fatal(err)
 		}

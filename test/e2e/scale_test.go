@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -10,33 +11,68 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/cloudstacksim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/fixture"
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
 const (
-	scaleNamespace = "e2e-scale" // not served by the simulator: the test writes the state it wants
+	scaleNamespace = "e2e-scale" // served by nothing: the test writes the state it wants
 	scaleVMs       = 5000
 )
 
 var scaleOnce sync.Once
+
+// scale is where the 5,000 VMs live: on envtest, an API server of their own that no controller serves, because
+// KubeVirt's VM controller serves every namespace of the suite's API server and would spend minutes on them,
+// queuing the VMs of every test after; on a real cluster, the suite's.
+var scale struct {
+	client     client.Client
+	kubeconfig string
+}
+
+// scaleHost is host(scaleNamespace) on the scale tests' API server.
+func scaleHost() cloudstacksim.Host {
+	h := host(scaleNamespace)
+	h.Host["kubeconfig"] = scale.kubeconfig
+	return h
+}
+
+// startScaleServer starts the scale tests' own API server, stopped with the suite.
+func startScaleServer(ctx context.Context) error {
+	if s.env == nil {
+		scale.client, scale.kubeconfig = s.client, s.kubeconfig
+		return nil
+	}
+	env, err := testenv.Start(ctx, testenv.Options{NoAdmission: true})
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = env.Stop() })
+	scale.client, scale.kubeconfig = env.Client, filepath.Join(filepath.Dir(s.payloads), "scale-kubeconfig")
+	return env.WriteKubeconfig(scale.kubeconfig)
+}
 
 // populateScale creates scaleVMs VirtualMachines as the extension would (full specs, so lists cost what they
 // cost in production); every even one has a running VMI, every odd one is Halted.
 func populateScale(tb testing.TB) {
 	scaleOnce.Do(func() {
 		ctx := context.Background()
-		if err := s.client.Create(ctx, namespaceObject(scaleNamespace)); err != nil && !isAlreadyExists(err) {
+		if err := startScaleServer(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		if err := scale.client.Create(ctx, namespaceObject(scaleNamespace)); err != nil && !isAlreadyExists(err) {
 			tb.Fatal(err)
 		}
 		if err := fixture.Parallel(scaleVMs, 16, func(i int) error {
 			in := scaleInstance(i)
 			if i%2 == 1 {
-				return createVMWithVMI(ctx, scaleNamespace, in, "")
+				return createVMWithVMI(ctx, scale.client, scaleNamespace, in, "")
 			}
-			return createVMWithVMI(ctx, scaleNamespace, in, kubevirtv1.Running)
+			return createVMWithVMI(ctx, scale.client, scaleNamespace, in, kubevirtv1.Running)
 		}); err != nil {
 			tb.Fatal(err)
 		}
@@ -53,7 +89,7 @@ func scaleInstance(i int) cloudstacksim.Instance {
 
 // createVMWithVMI creates the VM the extension would create for in with a VMI in phase, as KubeVirt would;
 // an empty phase makes a Halted VM with no VMI.
-func createVMWithVMI(ctx context.Context, ns string, in cloudstacksim.Instance, phase kubevirtv1.VirtualMachineInstancePhase) error {
+func createVMWithVMI(ctx context.Context, c client.Client, ns string, in cloudstacksim.Instance, phase kubevirtv1.VirtualMachineInstancePhase) error {
 	p, err := translate.ParsePayload(mustGson(host(ns).Payload("create", in)))
 	if err != nil {
 		return err
@@ -69,7 +105,7 @@ func createVMWithVMI(ctx context.Context, ns string, in cloudstacksim.Instance, 
 	if err != nil {
 		return err
 	}
-	if err := s.client.Create(ctx, vm); err != nil || phase == "" {
+	if err := c.Create(ctx, vm); err != nil || phase == "" {
 		return err
 	}
 	vmi := &kubevirtv1.VirtualMachineInstance{
@@ -77,7 +113,7 @@ func createVMWithVMI(ctx context.Context, ns string, in cloudstacksim.Instance, 
 		Spec:       vm.Spec.Template.Spec,
 		Status:     kubevirtv1.VirtualMachineInstanceStatus{Phase: phase}, // no status subresource on VMIs
 	}
-	return s.client.Create(ctx, vmi)
+	return c.Create(ctx, vmi)
 }
 
 func mustGson(v any) []byte {
@@ -95,7 +131,7 @@ func TestStatusesAtScale(t *testing.T) {
 		t.Skip("creates 5,000 VirtualMachines")
 	}
 	populateScale(t)
-	res, err := provisioner().Run(t.Context(), "statuses", host(scaleNamespace).StatusesPayload(), callTimeout)
+	res, err := provisioner().Run(t.Context(), "statuses", scaleHost().StatusesPayload(), callTimeout)
 	require.NoError(t, err)
 	t.Logf("statuses of %d VMs: exit %d in %s, %d bytes", scaleVMs, res.ExitCode, res.Elapsed, len(res.Output))
 	assert.Greater(t, len(res.Output), 64<<10, "the answer exceeds the default pipe size")
@@ -115,7 +151,7 @@ func TestStatusesAtScale(t *testing.T) {
 // runs it on every host ping.
 func BenchmarkStatuses(b *testing.B) {
 	populateScale(b)
-	payload := host(scaleNamespace).StatusesPayload()
+	payload := scaleHost().StatusesPayload()
 	for b.Loop() {
 		res, err := provisioner().Run(b.Context(), "statuses", payload, callTimeout)
 		if err != nil || !res.Succeeded() {
@@ -127,7 +163,7 @@ func BenchmarkStatuses(b *testing.B) {
 // BenchmarkStatus measures one whole status process, as CloudStack 4.21 runs it for every VM on every ping.
 func BenchmarkStatus(b *testing.B) {
 	populateScale(b)
-	payload := host(scaleNamespace).Payload("status", scaleInstance(0))
+	payload := scaleHost().Payload("status", scaleInstance(0))
 	for b.Loop() {
 		res, err := provisioner().Run(b.Context(), "status", payload, callTimeout)
 		if err != nil || cloudstacksim.ParseStatus(res) != cloudstacksim.PowerOn {
