@@ -114,7 +114,7 @@ func (c *Client) CheckAPIs(ctx context.Context) []Finding {
 }
 
 // CheckNamespace dry-runs the creation of vm: the namespace exists and KubeVirt's admission takes the VM.
-func (in *Instances) CheckNamespace(ctx context.Context, vm *kubevirtv1.VirtualMachine) Finding {
+func (in Diagnostics) CheckNamespace(ctx context.Context, vm *kubevirtv1.VirtualMachine) Finding {
 	body := vm.DeepCopy()
 	body.APIVersion, body.Kind = kubevirtv1.GroupVersion.String(), "VirtualMachine"
 	_, err := in.client.Raw(ctx, "POST", "/apis/kubevirt.io/v1/namespaces/"+in.namespace+"/virtualmachines?dryRun=All", body)
@@ -130,7 +130,7 @@ func (in *Instances) CheckNamespace(ctx context.Context, vm *kubevirtv1.VirtualM
 
 // CheckPermissions asks the API server (SelfSubjectAccessReview) for each permission the extension uses in
 // the namespace.
-func (in *Instances) CheckPermissions(ctx context.Context) Finding {
+func (in Diagnostics) CheckPermissions(ctx context.Context) Finding {
 	var missing []string
 	for _, p := range permissions {
 		ok, err := in.client.allowed(ctx, in.namespace, p.verb, p.group, p.resource, p.subresource)
@@ -175,8 +175,8 @@ func (c *Client) allowed(ctx context.Context, namespace, verb, group, resource, 
 }
 
 // CheckNetworks reports whether every attachment the VM's NICs use exists.
-func (in *Instances) CheckNetworks(ctx context.Context, vm *kubevirtv1.VirtualMachine) Finding {
-	if err := in.CheckReferences(ctx, vm); err != nil {
+func (in Diagnostics) CheckNetworks(ctx context.Context, vm *kubevirtv1.VirtualMachine) Finding {
+	if err := in.Lifecycle().CheckReferences(ctx, vm); err != nil {
 		return Finding{"networks", Fail, err.Error()}
 	}
 	var names []string
@@ -192,10 +192,31 @@ func (in *Instances) CheckNetworks(ctx context.Context, vm *kubevirtv1.VirtualMa
 }
 
 // CheckHeartbeat reports the companion reconciler's heartbeat.
-func (in *Instances) CheckHeartbeat(ctx context.Context, lease translate.LeaseRef, clock *ServerClock) Finding {
+func (in Diagnostics) CheckHeartbeat(ctx context.Context, lease translate.LeaseRef, clock *ServerClock) Finding {
 	in.TrustHeartbeat(lease, clock)
 	if in.heartbeatFresh(ctx) {
 		return Finding{"reconciler", Pass, fmt.Sprintf("heartbeat %s/%s fresh: status calls answer from labels", lease.Namespace, lease.Name)}
 	}
 	return Finding{"reconciler", Warn, fmt.Sprintf("no fresh heartbeat in %s/%s for this namespace: status calls read every VM and VMI (slower, still right); deploy manifests/reconciler, or set reconciler_lease=none", lease.Namespace, lease.Name)}
+}
+
+// CheckConsole is the check action's line for getconsole: its details resolve, and the identity may leave
+// tokens in the tokens' namespace. Without either, every other action still works: a warning.
+func (in Diagnostics) CheckConsole(ctx context.Context, d translate.Details) Finding {
+	settings, err := d.Console()
+	if err != nil {
+		return Finding{"console", Warn, "getconsole would fail: " + err.Error()}
+	}
+	ok, err := in.client.allowed(ctx, settings.Namespace, "create", "", "secrets", "")
+	if err != nil {
+		return Finding{"console", Warn, explain(err, "ask the API server whether getconsole may create its tokens").Error()}
+	}
+	if !ok {
+		return Finding{"console", Warn, fmt.Sprintf("getconsole would fail: the identity may not create Secrets (console tokens) in %s; apply manifests/extension-rbac/console-tokens.yaml there", settings.Namespace)}
+	}
+	where := fmt.Sprintf("%s:%d", settings.Host, settings.Port)
+	if settings.Mode == translate.ConsoleDirect {
+		where = settings.URL
+	}
+	return Finding{"console", Pass, fmt.Sprintf("%s mode via %s; tokens in %s, valid %s", settings.Mode, where, settings.Namespace, settings.Lifetime)}
 }

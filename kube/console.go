@@ -21,7 +21,7 @@ type Console struct {
 
 // OpenConsole checks that the Instance's VM runs and mints a one-time console token for it in the tokens'
 // namespace.
-func (in *Instances) OpenConsole(ctx context.Context, id Identity, settings translate.ConsoleSettings) (Console, error) {
+func (in Consoles) OpenConsole(ctx context.Context, id Identity, settings translate.ConsoleSettings) (Console, error) {
 	if err := in.consoleReady(ctx, id); err != nil {
 		return Console{}, err
 	}
@@ -59,7 +59,7 @@ func (in *Instances) OpenConsole(ctx context.Context, id Identity, settings tran
 }
 
 // consoleReady refuses a console for a VM that CloudStack does not manage, or that does not run.
-func (in *Instances) consoleReady(ctx context.Context, id Identity) error {
+func (in Consoles) consoleReady(ctx context.Context, id Identity) error {
 	vm, err := in.get(ctx, id)
 	if err != nil {
 		return err
@@ -84,25 +84,4 @@ func (in *Instances) consoleReady(ctx context.Context, id Identity) error {
 		return fmt.Errorf("VirtualMachine %s is not running (%s): start the Instance to open its console", in.ref(id.Name), phase)
 	}
 	return nil
-}
-
-// CheckConsole is the check action's line for getconsole: its details resolve, and the identity may leave
-// tokens in the tokens' namespace. Without either, every other action still works: a warning.
-func (in *Instances) CheckConsole(ctx context.Context, d translate.Details) Finding {
-	settings, err := d.Console()
-	if err != nil {
-		return Finding{"console", Warn, "getconsole would fail: " + err.Error()}
-	}
-	ok, err := in.client.allowed(ctx, settings.Namespace, "create", "", "secrets", "")
-	if err != nil {
-		return Finding{"console", Warn, explain(err, "ask the API server whether getconsole may create its tokens").Error()}
-	}
-	if !ok {
-		return Finding{"console", Warn, fmt.Sprintf("getconsole would fail: the identity may not create Secrets (console tokens) in %s; apply manifests/extension-rbac/console-tokens.yaml there", settings.Namespace)}
-	}
-	where := fmt.Sprintf("%s:%d", settings.Host, settings.Port)
-	if settings.Mode == translate.ConsoleDirect {
-		where = settings.URL
-	}
-	return Finding{"console", Pass, fmt.Sprintf("%s mode via %s; tokens in %s, valid %s", settings.Mode, where, settings.Namespace, settings.Lifetime)}
 }

@@ -26,7 +26,7 @@ const maxEvents = 5000
 
 // Describe gathers what Kubernetes knows of the Instance: its VM, its VMI (node, IPs per interface, phase,
 // guest OS, conditions) and the most recent Events of both (at most events), newest first.
-func (in *Instances) Describe(ctx context.Context, id Identity, events int) ([]Fact, error) {
+func (in Diagnostics) Describe(ctx context.Context, id Identity, events int) ([]Fact, error) {
 	vm, err := in.existingVM(ctx, id)
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func condition(status, reason, message string) string {
 
 // events reads the Events of the VM and of its VMI (same name) from core/v1, page by page, every page up to
 // maxEvents events read: the caller sorts them and keeps the newest.
-func (in *Instances) events(ctx context.Context, name string) ([]corev1.Event, error) {
+func (in Diagnostics) events(ctx context.Context, name string) ([]corev1.Event, error) {
 	var out []corev1.Event
 	opts := ListOptions{FieldSelector: "involvedObject.name=" + name, Limit: listPage}
 	for read := 0; read < maxEvents; {

@@ -123,7 +123,7 @@ func TestEventsKeepsTheNewest(t *testing.T) {
 			defer srv.Close()
 			c, err := NewClient(&rest.Config{Host: srv.URL})
 			require.NoError(t, err)
-			in := NewInstances(c, "ns", nil)
+			in := NewScope(c, "ns", nil).Diagnostics()
 
 			evs, err := in.events(t.Context(), "vm")
 			require.NoError(t, err)

@@ -52,7 +52,7 @@ func migrationOf(m *kubevirtv1.VirtualMachineInstanceMigration, vmi *kubevirtv1.
 // chooses when empty) and waits until KubeVirt reports the migration final, calling progress at each new
 // phase. What virt-api's admission would refuse is refused first, with the reason, so that envtest and a real
 // cluster answer alike.
-func (in *Instances) Migrate(ctx context.Context, id Identity, targetNode string, progress func(Migration)) (Migration, error) {
+func (in Migrations) Migrate(ctx context.Context, id Identity, targetNode string, progress func(Migration)) (Migration, error) {
 	vm, err := in.existingVM(ctx, id)
 	if err != nil {
 		return Migration{}, err
@@ -88,7 +88,7 @@ func (in *Instances) Migrate(ctx context.Context, id Identity, targetNode string
 // migratable refuses what KubeVirt's migration admission refuses (no VMI, a finished one, one that reports
 // itself not live-migratable, one already migrating), and a VMI that has not started running, which a
 // migration would wait for.
-func (in *Instances) migratable(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, name, targetNode string) error {
+func (in Migrations) migratable(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance, name, targetNode string) error {
 	ref := in.ref(name)
 	switch {
 	case vmi == nil || vmi.IsFinal():
@@ -117,7 +117,7 @@ func (in *Instances) migratable(ctx context.Context, vmi *kubevirtv1.VirtualMach
 }
 
 // waitMigration waits until the migration succeeds or fails, reporting each new phase.
-func (in *Instances) waitMigration(ctx context.Context, name, sourceNode string, progress func(Migration)) (Migration, error) {
+func (in Migrations) waitMigration(ctx context.Context, name, sourceNode string, progress func(Migration)) (Migration, error) {
 	var last Migration
 	reported := ""
 	check := func() (bool, error) {

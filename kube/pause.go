@@ -12,7 +12,7 @@ import (
 
 // Pause pauses the Instance's running guest and waits until KubeVirt reports it paused. It reports false when
 // the guest was paused already (nothing is done).
-func (in *Instances) Pause(ctx context.Context, id Identity) (bool, error) {
+func (in Lifecycle) Pause(ctx context.Context, id Identity) (bool, error) {
 	vmi, err := in.runningVMI(ctx, id, "pause")
 	if err != nil {
 		return false, err
@@ -31,7 +31,7 @@ func (in *Instances) Pause(ctx context.Context, id Identity) (bool, error) {
 
 // Resume resumes the Instance's paused guest and waits until KubeVirt reports it running. It reports false
 // when the guest was not paused (nothing is done).
-func (in *Instances) Resume(ctx context.Context, id Identity) (bool, error) {
+func (in Lifecycle) Resume(ctx context.Context, id Identity) (bool, error) {
 	vmi, err := in.runningVMI(ctx, id, "resume")
 	if err != nil {
 		return false, err
@@ -52,7 +52,7 @@ func (in *Instances) Resume(ctx context.Context, id Identity) (bool, error) {
 var errNoVirtAPIClient = errors.New("internal error: no virt-api client for this action")
 
 // runningVMI returns the Instance's VMI, or an error when the Instance has no running guest to act on.
-func (in *Instances) runningVMI(ctx context.Context, id Identity, verb string) (*kubevirtv1.VirtualMachineInstance, error) {
+func (in Lifecycle) runningVMI(ctx context.Context, id Identity, verb string) (*kubevirtv1.VirtualMachineInstance, error) {
 	if _, err := in.existingVM(ctx, id); err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func isPaused(vmi *kubevirtv1.VirtualMachineInstance) bool {
 }
 
 // waitPaused waits until the VMI's Paused condition says paused.
-func (in *Instances) waitPaused(ctx context.Context, name string, paused bool) error {
+func (in Lifecycle) waitPaused(ctx context.Context, name string, paused bool) error {
 	check := func() (bool, error) {
 		vmi, err := in.vmi(ctx, name)
 		if err != nil {

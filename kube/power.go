@@ -42,12 +42,12 @@ type heartbeatSource struct {
 
 // TrustHeartbeat lets status calls answer from the reconciler's labels while its heartbeat Lease is fresh.
 // clock must observe the responses of the Instances' client.
-func (in *Instances) TrustHeartbeat(lease translate.LeaseRef, clock *ServerClock) {
+func (in *Scope) TrustHeartbeat(lease translate.LeaseRef, clock *ServerClock) {
 	in.heartbeat = &heartbeatSource{lease: types.NamespacedName{Namespace: lease.Namespace, Name: lease.Name}, clock: clock}
 }
 
 // PowerState reports one Instance's power state. A VM that does not exist is off.
-func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.PowerState, Source, error) {
+func (in Lifecycle) PowerState(ctx context.Context, id Identity) (translate.PowerState, Source, error) {
 	if in.heartbeat != nil {
 		if state, ok, err := in.labelledPowerState(ctx, id); err != nil || ok {
 			return state, FromLabels, err
@@ -58,7 +58,7 @@ func (in *Instances) PowerState(ctx context.Context, id Identity) (translate.Pow
 }
 
 // PowerStates reports every VM CloudStack manages in the namespace, keyed by CloudStack instance name.
-func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.PowerState, Source, error) {
+func (in Lifecycle) PowerStates(ctx context.Context) (map[string]translate.PowerState, Source, error) {
 	if in.heartbeat != nil && in.heartbeatFresh(ctx) {
 		if states, ok, err := in.labelledPowerStates(ctx); err != nil || ok {
 			return states, FromLabels, err
@@ -69,7 +69,7 @@ func (in *Instances) PowerStates(ctx context.Context) (map[string]translate.Powe
 }
 
 // computedPowerState reads the VM and its VMI and decides.
-func (in *Instances) computedPowerState(ctx context.Context, id Identity) (translate.PowerState, error) {
+func (in Lifecycle) computedPowerState(ctx context.Context, id Identity) (translate.PowerState, error) {
 	vm, err := in.get(ctx, id)
 	if err != nil || vm == nil {
 		return translate.PowerOff, err
@@ -84,7 +84,7 @@ func (in *Instances) computedPowerState(ctx context.Context, id Identity) (trans
 // labelledPowerState answers from the VM's metadata when the heartbeat vouches for its label; ok is false
 // when the full objects must decide. The two reads go one after the other on one HTTP/1.1 connection: reading
 // them side by side would cost a second TLS handshake, more than the round trip it saves.
-func (in *Instances) labelledPowerState(ctx context.Context, id Identity) (state translate.PowerState, ok bool, err error) {
+func (in Lifecycle) labelledPowerState(ctx context.Context, id Identity) (state translate.PowerState, ok bool, err error) {
 	if !in.heartbeatFresh(ctx) {
 		return "", false, nil
 	}
@@ -105,7 +105,7 @@ func (in *Instances) labelledPowerState(ctx context.Context, id Identity) (state
 
 // labelledPowerStates answers from a metadata-only list, reading the full objects of the few VMs whose label
 // is out of date. ok is false when too many are, and the whole namespace must be read.
-func (in *Instances) labelledPowerStates(ctx context.Context) (map[string]translate.PowerState, bool, error) {
+func (in Lifecycle) labelledPowerStates(ctx context.Context) (map[string]translate.PowerState, bool, error) {
 	states := map[string]translate.PowerState{}
 	var stale []Identity
 	err := in.eachPage(ctx, vmMetadataList, metadataPage, func(page runtime.Object) {
@@ -170,7 +170,7 @@ func labelledState(meta *metav1.PartialObjectMetadata) (translate.PowerState, bo
 
 // heartbeatFresh reads the reconciler's Lease. Any failure to read it, RBAC included, means not fresh: the
 // answer then costs more, but is never wrong.
-func (in *Instances) heartbeatFresh(ctx context.Context) bool {
+func (in *Scope) heartbeatFresh(ctx context.Context) bool {
 	lease := &coordinationv1.Lease{}
 	if err := in.client.Get(ctx, in.heartbeat.lease, lease); err != nil {
 		return false
@@ -196,7 +196,7 @@ func vmMetadataList() runtime.Object {
 }
 
 // computedPowerStates lists VMIs then VMs of the namespace and decides each.
-func (in *Instances) computedPowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
+func (in Lifecycle) computedPowerStates(ctx context.Context) (map[string]translate.PowerState, error) {
 	vmis := map[string]*kubevirtv1.VirtualMachineInstance{}
 	newVMIs := func() runtime.Object { return &kubevirtv1.VirtualMachineInstanceList{} }
 	err := in.eachPage(ctx, newVMIs, listPage, func(page runtime.Object) {
@@ -227,7 +227,7 @@ const managedSelector = translate.LabelManagedBy + "=" + translate.ManagedBy
 
 // eachPage lists the managed objects of the namespace page by page, each into a fresh list from newList, and
 // hands each page to fn.
-func (in *Instances) eachPage(ctx context.Context, newList func() runtime.Object, pageSize int64, fn func(runtime.Object)) error {
+func (in Lifecycle) eachPage(ctx context.Context, newList func() runtime.Object, pageSize int64, fn func(runtime.Object)) error {
 	opts := ListOptions{LabelSelector: managedSelector, Limit: pageSize}
 	for {
 		list := newList()

@@ -25,7 +25,7 @@ import (
 // CloudStack's spec back with the original DataVolume names, would have KubeVirt import them afresh from the
 // template's source and orphan the restored disks. The VirtualMachineRestore is deleted once complete: it is
 // only a record, and one per restore would pile up in the namespace.
-func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
+func (in Snapshots) RestoreSnapshot(ctx context.Context, id Identity, name string) (Snapshot, error) {
 	vm, err := in.existingVM(ctx, id)
 	if err != nil {
 		return Snapshot{}, err
@@ -71,7 +71,7 @@ func (in *Instances) RestoreSnapshot(ctx context.Context, id Identity, name stri
 
 // deleteRestore deletes a completed restore (KubeVirt's finalizer only releases the VM). Kept on failure: its
 // conditions say why, and the error names it.
-func (in *Instances) deleteRestore(ctx context.Context, restore *snapshotv1beta1.VirtualMachineRestore) error {
+func (in Snapshots) deleteRestore(ctx context.Context, restore *snapshotv1beta1.VirtualMachineRestore) error {
 	err := in.client.Delete(ctx, restore, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &restore.UID}})
 	if err == nil || kerrors.IsNotFound(err) {
 		return nil
@@ -82,7 +82,7 @@ func (in *Instances) deleteRestore(ctx context.Context, restore *snapshotv1beta1
 // restorable refuses a VM that runs, or that another restore holds. KubeVirt refuses a restore while any VMI
 // exists, so a finished one (the guest is off: just stopped and not yet removed, or shut down under
 // RerunOnFailure) is deleted and waited for first.
-func (in *Instances) restorable(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
+func (in Snapshots) restorable(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	vmi, err := in.vmi(ctx, vm.Name)
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (in *Instances) restorable(ctx context.Context, vm *kubevirtv1.VirtualMachi
 }
 
 // waitRestore waits until the restore completes, or fails (a Failure condition, which KubeVirt never clears).
-func (in *Instances) waitRestore(ctx context.Context, name string) error {
+func (in Snapshots) waitRestore(ctx context.Context, name string) error {
 	var last snapshotv1beta1.VirtualMachineRestore
 	check := func() (bool, error) {
 		if err := in.client.Get(ctx, in.key(name), &last); err != nil {
@@ -143,7 +143,7 @@ func orUnknown(s string) string {
 }
 
 // clearFinishedVMI deletes a VMI whose guest is off (unless KubeVirt already is) and waits until it is gone.
-func (in *Instances) clearFinishedVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
+func (in Snapshots) clearFinishedVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
 	if vmi.DeletionTimestamp == nil {
 		err := in.client.Delete(ctx, vmi, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &vmi.UID}})
 		if err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {

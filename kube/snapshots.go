@@ -64,7 +64,7 @@ func snapshotConditions(conds []snapshotv1beta1.Condition) string {
 // ListSnapshots lists the snapshots CloudStack took of the Instance, oldest first: those labelled with its UUID
 // (a VM name is reused once an Instance is expunged, a UUID never), whose source is its VM. They outlive the VM,
 // so they are listed even when it is gone.
-func (in *Instances) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot, error) {
+func (in Snapshots) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot, error) {
 	if _, err := in.get(ctx, id); err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (in *Instances) ListSnapshots(ctx context.Context, id Identity) ([]Snapshot
 
 // snapshotsOf lists, page by page, the namespace's VirtualMachineSnapshots labelled with the Instance's UUID
 // whose source is its VM.
-func (in *Instances) snapshotsOf(ctx context.Context, id Identity) ([]snapshotv1beta1.VirtualMachineSnapshot, error) {
+func (in Snapshots) snapshotsOf(ctx context.Context, id Identity) ([]snapshotv1beta1.VirtualMachineSnapshot, error) {
 	selector, err := instanceSelector(id)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func explainSnapshotAPI(err error, what string) error {
 // lookupSnapshot returns the snapshot that takes the name: the extension's object (VM name, then name) or, for
 // snapshots made elsewhere, the object of that exact name, whose source is the VM; whoever took it. nil when
 // there is none.
-func (in *Instances) lookupSnapshot(ctx context.Context, vm, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
+func (in Snapshots) lookupSnapshot(ctx context.Context, vm, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
 	for _, object := range []string{translate.SnapshotObjectName(vm, name), name} {
 		s := &snapshotv1beta1.VirtualMachineSnapshot{}
 		err := in.client.Get(ctx, in.key(object), s)
@@ -154,7 +154,7 @@ func (in *Instances) lookupSnapshot(ctx context.Context, vm, name string) (*snap
 
 // findSnapshot returns the Instance's snapshot named name: one CloudStack took of this Instance (its UUID
 // label), not merely one of a VM of the same name. nil when there is none.
-func (in *Instances) findSnapshot(ctx context.Context, id Identity, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
+func (in Snapshots) findSnapshot(ctx context.Context, id Identity, name string) (*snapshotv1beta1.VirtualMachineSnapshot, error) {
 	if _, err := instanceSelector(id); err != nil {
 		return nil, err
 	}
@@ -166,24 +166,12 @@ func (in *Instances) findSnapshot(ctx context.Context, id Identity, name string)
 }
 
 // noSnapshot is the error for a snapshot name the Instance has none of.
-func (in *Instances) noSnapshot(vm, name string) error {
+func (in Snapshots) noSnapshot(vm, name string) error {
 	return fmt.Errorf("VirtualMachine %s has no snapshot %q (ListSnapshots lists them)", in.ref(vm), name)
 }
 
-// existingVM returns the Instance's VM, or an error saying that there is none.
-func (in *Instances) existingVM(ctx context.Context, id Identity) (*kubevirtv1.VirtualMachine, error) {
-	vm, err := in.get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if vm == nil {
-		return nil, fmt.Errorf("the Instance has no VirtualMachine %s (never created, or deleted out of band): start the Instance first", in.ref(id.Name))
-	}
-	return vm, nil
-}
-
 // CreateSnapshot snapshots the Instance's VM (running or not) and waits until KubeVirt reports it ready.
-func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req translate.SnapshotRequest) (Snapshot, error) {
+func (in Snapshots) CreateSnapshot(ctx context.Context, id Identity, req translate.SnapshotRequest) (Snapshot, error) {
 	vm, err := in.existingVM(ctx, id)
 	if err != nil {
 		return Snapshot{}, err
@@ -223,7 +211,7 @@ func (in *Instances) CreateSnapshot(ctx context.Context, id Identity, req transl
 // retrySnapshot handles a CreateSnapshot whose name is taken. The extension's own snapshot of that name for this
 // Instance is what an earlier attempt started (CloudStack retries after a timeout, while KubeVirt goes on): it
 // is waited for again. Any other (another Instance's, or one made with kubectl) is refused.
-func (in *Instances) retrySnapshot(ctx context.Context, vm *kubevirtv1.VirtualMachine, name string, existing *snapshotv1beta1.VirtualMachineSnapshot) (Snapshot, error) {
+func (in Snapshots) retrySnapshot(ctx context.Context, vm *kubevirtv1.VirtualMachine, name string, existing *snapshotv1beta1.VirtualMachineSnapshot) (Snapshot, error) {
 	s := snapshotOf(existing)
 	ours := isInstances(existing, Identity{Name: vm.Name, UUID: vm.Labels[translate.LabelInstanceUUID]}) &&
 		existing.Annotations[translate.AnnotationSnapshotName] == name
@@ -241,7 +229,7 @@ func (in *Instances) retrySnapshot(ctx context.Context, vm *kubevirtv1.VirtualMa
 }
 
 // waitSnapshot waits until the snapshot succeeds (and is ready to use) or fails.
-func (in *Instances) waitSnapshot(ctx context.Context, object string) (Snapshot, error) {
+func (in Snapshots) waitSnapshot(ctx context.Context, object string) (Snapshot, error) {
 	var last Snapshot
 	check := func() (bool, error) {
 		s := &snapshotv1beta1.VirtualMachineSnapshot{}
@@ -273,7 +261,7 @@ func (in *Instances) waitSnapshot(ctx context.Context, object string) (Snapshot,
 // DeleteSnapshot deletes the Instance's snapshot named name (and, by KubeVirt's deletion policy, its content)
 // and waits until it is gone. found is false when there is no such snapshot: already deleted, which is what a
 // retry after a timeout finds.
-func (in *Instances) DeleteSnapshot(ctx context.Context, id Identity, name string) (s Snapshot, found bool, err error) {
+func (in Snapshots) DeleteSnapshot(ctx context.Context, id Identity, name string) (s Snapshot, found bool, err error) {
 	if _, err := in.get(ctx, id); err != nil {
 		return Snapshot{}, false, err
 	}

@@ -15,7 +15,7 @@ import (
 
 // ClusterInstancetype reads the VirtualMachineClusterInstancetype name and returns the CPUs and memory it gives
 // the guest, for translate.CheckInstancetype to compare with what CloudStack accounts.
-func (in *Instances) ClusterInstancetype(ctx context.Context, name string) (translate.Resources, error) {
+func (in Lifecycle) ClusterInstancetype(ctx context.Context, name string) (translate.Resources, error) {
 	it := &instancetypev1beta1.VirtualMachineClusterInstancetype{}
 	if err := in.client.Get(ctx, types.NamespacedName{Name: name}, it); err != nil {
 		if kerrors.IsNotFound(err) {
@@ -30,7 +30,7 @@ func (in *Instances) ClusterInstancetype(ctx context.Context, name string) (tran
 // it (label cloudstack.apache.org/shared-source=true) and it is no Instance's disk. CDI clones whatever PVC of a
 // namespace the creator may read, so without this check an Instance detail could copy another Instance's root
 // disk out of the namespace the host's accounts share.
-func (in *Instances) CheckCloneSources(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
+func (in Lifecycle) CheckCloneSources(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	for _, dv := range vm.Spec.DataVolumeTemplates {
 		if dv.Spec.Source == nil || dv.Spec.Source.PVC == nil {
 			continue
@@ -42,7 +42,7 @@ func (in *Instances) CheckCloneSources(ctx context.Context, vm *kubevirtv1.Virtu
 	return nil
 }
 
-func (in *Instances) checkCloneSource(ctx context.Context, namespace, name string) error {
+func (in Lifecycle) checkCloneSource(ctx context.Context, namespace, name string) error {
 	if namespace == "" {
 		namespace = in.namespace
 	}

@@ -34,13 +34,13 @@ func (o objectsAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(obj)
 }
 
-func testInstances(t *testing.T, api http.Handler) *Instances {
+func testLifecycle(t *testing.T, api http.Handler) Lifecycle {
 	t.Helper()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	c, err := NewClient(&rest.Config{Host: srv.URL})
 	require.NoError(t, err)
-	return NewInstances(c, "tenant-a", nil)
+	return NewScope(c, "tenant-a", nil).Lifecycle()
 }
 
 func pvcWith(labels map[string]string) *corev1.PersistentVolumeClaim {
@@ -66,7 +66,7 @@ func TestCheckCloneSources(t *testing.T) {
 			translate.LabelInstanceUUID: "uuid-101", translate.LabelInstanceName: "i-2-101-VM"}),
 		"/api/v1/namespaces/golden/persistentvolumeclaims/fedora": pvcWith(map[string]string{translate.LabelSharedSource: "true"}),
 	}
-	in := testInstances(t, api)
+	in := testLifecycle(t, api)
 	tests := []struct {
 		name, namespace, pvc, wantErr string
 	}{
@@ -90,7 +90,7 @@ func TestCheckCloneSources(t *testing.T) {
 }
 
 func TestClusterInstancetype(t *testing.T) {
-	in := testInstances(t, objectsAPI{
+	in := testLifecycle(t, objectsAPI{
 		"/apis/instancetype.kubevirt.io/v1beta1/virtualmachineclusterinstancetypes/u1.medium": &instancetypev1beta1.VirtualMachineClusterInstancetype{
 			Spec: instancetypev1beta1.VirtualMachineInstancetypeSpec{
 				CPU:    instancetypev1beta1.CPUInstancetype{Guest: 2},

@@ -47,7 +47,7 @@ var failedStatuses = map[kubevirtv1.VirtualMachinePrintableStatus]bool{
 }
 
 // waitRunning waits until the VM has a running VMI other than the one with UID old ("" for any).
-func (in *Instances) waitRunning(ctx context.Context, name string, old types.UID) error {
+func (in *Scope) waitRunning(ctx context.Context, name string, old types.UID) error {
 	var vm kubevirtv1.VirtualMachine
 	var vmi *kubevirtv1.VirtualMachineInstance
 	check := func() (bool, error) {
@@ -76,7 +76,7 @@ func (in *Instances) waitRunning(ctx context.Context, name string, old types.UID
 }
 
 // waitStopped waits until the VM has no VMI, or only a finished one.
-func (in *Instances) waitStopped(ctx context.Context, name string) error {
+func (in *Scope) waitStopped(ctx context.Context, name string) error {
 	var phase kubevirtv1.VirtualMachineInstancePhase
 	check := func() (bool, error) {
 		vmi, err := in.vmi(ctx, name)
@@ -96,7 +96,7 @@ func (in *Instances) waitStopped(ctx context.Context, name string) error {
 }
 
 // waitGone waits until the VM no longer exists (KubeVirt's finalizer is released once the VMI is gone).
-func (in *Instances) waitGone(ctx context.Context, name string) error {
+func (in *Scope) waitGone(ctx context.Context, name string) error {
 	check := func() (bool, error) {
 		var vm kubevirtv1.VirtualMachine
 		err := in.client.Get(ctx, in.key(name), &vm)
@@ -134,7 +134,7 @@ func describeVM(vm *kubevirtv1.VirtualMachine) string {
 // volumes ("Cannot update vm running state until snapshot ... completes": KubeVirt v1.8.0
 // pkg/storage/admitters/vm-storage-status.go), and its snapshot controller clears it only after the snapshot
 // succeeded, so a stop right after a snapshot waits for it rather than failing.
-func (in *Instances) waitSnapshotUnlocked(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachine, error) {
+func (in *Scope) waitSnapshotUnlocked(ctx context.Context, vm *kubevirtv1.VirtualMachine) (*kubevirtv1.VirtualMachine, error) {
 	if vm.Status.SnapshotInProgress == nil {
 		return vm, nil
 	}

@@ -13,10 +13,10 @@ import (
 
 // call is one invocation: the payload, where its Instances live, and how to reach them.
 type call struct {
-	payload   *translate.Payload
-	conn      translate.Connection
-	instances *kube.Instances
-	log       *slog.Logger
+	payload *translate.Payload
+	conn    translate.Connection
+	kube    *kube.Scope
+	log     *slog.Logger
 	// rollback is the time reserved after the deadline for undoing a failed create.
 	rollback time.Duration
 }
@@ -69,12 +69,12 @@ func connect(act action, p *translate.Payload, log *slog.Logger, rollback time.D
 			return nil, err
 		}
 	}
-	instances := kube.NewInstances(c, conn.Namespace, virtAPI)
+	scope := kube.NewScope(c, conn.Namespace, virtAPI)
 	if clock != nil {
-		instances.TrustHeartbeat(lease, clock)
+		scope.TrustHeartbeat(lease, clock)
 	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return &call{payload: p, conn: conn, instances: instances, log: log, rollback: rollback}, nil
+	return &call{payload: p, conn: conn, kube: scope, log: log, rollback: rollback}, nil
 }
 
 // desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails. An
@@ -85,7 +85,7 @@ func (c *call) desired(ctx context.Context) (*kubevirtv1.VirtualMachine, transla
 		return nil, spec, err
 	}
 	if spec.Instancetype != "" {
-		gives, err := c.instances.ClusterInstancetype(ctx, spec.Instancetype)
+		gives, err := c.kube.Lifecycle().ClusterInstancetype(ctx, spec.Instancetype)
 		if err != nil {
 			return nil, spec, err
 		}
@@ -113,10 +113,10 @@ func prepare(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.CheckReferences(ctx, vm); err != nil {
+	if err := c.kube.Lifecycle().CheckReferences(ctx, vm); err != nil {
 		return nil, err
 	}
-	if err := c.instances.CheckCloneSources(ctx, vm); err != nil {
+	if err := c.kube.Lifecycle().CheckCloneSources(ctx, vm); err != nil {
 		return nil, err
 	}
 	return map[string]any{"details": map[string]string{
@@ -130,7 +130,7 @@ func create(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.Create(ctx, vm, spec.WaitUntilRunning, c.rollback); err != nil {
+	if err := c.kube.Lifecycle().Create(ctx, vm, spec.WaitUntilRunning, c.rollback); err != nil {
 		return nil, err
 	}
 	return success{Status: "success", Message: "Instance " + c.payload.InstanceName() + " runs as VirtualMachine " + c.ref(vm.Name)}, nil
@@ -141,7 +141,7 @@ func start(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.Start(ctx, vm, spec.WaitUntilRunning); err != nil {
+	if err := c.kube.Lifecycle().Start(ctx, vm, spec.WaitUntilRunning); err != nil {
 		return nil, err
 	}
 	return success{Status: "success", Message: "VirtualMachine " + c.ref(vm.Name) + " started"}, nil
@@ -152,7 +152,7 @@ func stop(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.Stop(ctx, id); err != nil {
+	if err := c.kube.Lifecycle().Stop(ctx, id); err != nil {
 		return nil, err
 	}
 	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " stopped"}, nil
@@ -163,7 +163,7 @@ func reboot(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.Reboot(ctx, id); err != nil {
+	if err := c.kube.Lifecycle().Reboot(ctx, id); err != nil {
 		return nil, err
 	}
 	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " rebooted"}, nil
@@ -174,7 +174,7 @@ func deleteInstance(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.instances.Delete(ctx, id); err != nil {
+	if err := c.kube.Lifecycle().Delete(ctx, id); err != nil {
 		return nil, err
 	}
 	return success{Status: "success", Message: "VirtualMachine " + c.ref(id.Name) + " and its disks deleted"}, nil
@@ -191,7 +191,7 @@ func status(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	state, source, err := c.instances.PowerState(ctx, id)
+	state, source, err := c.kube.Lifecycle().PowerState(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func status(ctx context.Context, c *call) (any, error) {
 }
 
 func statuses(ctx context.Context, c *call) (any, error) {
-	states, source, err := c.instances.PowerStates(ctx)
+	states, source, err := c.kube.Lifecycle().PowerStates(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -69,8 +69,8 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 		return answer()
 	}
 	add(c.CheckAPIs(ctx)...)
-	in := kube.NewInstances(c, conn.Namespace, nil)
-	vm, instance, err := probeVM(ctx, in, p, conn.Namespace)
+	in := kube.NewScope(c, conn.Namespace, nil).Diagnostics()
+	vm, instance, err := probeVM(ctx, in.Lifecycle(), p, conn.Namespace)
 	if err != nil {
 		add(kube.Finding{Check: "Instance", Result: kube.Fail, Detail: err.Error()})
 	}
@@ -101,7 +101,7 @@ func runCheck(ctx context.Context, p *translate.Payload, log *slog.Logger) (any,
 // probeVM is the payload's Instance as a VM when the payload has one, else a small stand-in: what the check
 // dry-runs to see that the namespace exists and takes a VirtualMachine. An Instance whose VM cannot be built
 // is reported (its create would fail), and the stand-in is used for the namespace checks.
-func probeVM(ctx context.Context, in *kube.Instances, p *translate.Payload, namespace string) (vm *kubevirtv1.VirtualMachine, instance bool, err error) {
+func probeVM(ctx context.Context, in kube.Lifecycle, p *translate.Payload, namespace string) (vm *kubevirtv1.VirtualMachine, instance bool, err error) {
 	if p.VM == nil {
 		return standIn(namespace), false, nil
 	}

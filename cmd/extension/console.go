@@ -35,7 +35,7 @@ func getconsole(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	console, err := c.instances.OpenConsole(ctx, id, settings)
+	console, err := c.kube.Consoles().OpenConsole(ctx, id, settings)
 	if err != nil {
 		return nil, err
 	}

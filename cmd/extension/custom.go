@@ -50,7 +50,7 @@ func onInstance[P any](parse func(translate.Params) (P, error), act func(context
 func noParams(ps translate.Params) (struct{}, error) { return struct{}{}, ps.NoParams() }
 
 func listSnapshots(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
-	snaps, err := c.instances.ListSnapshots(ctx, id)
+	snaps, err := c.kube.Snapshots().ListSnapshots(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func listSnapshots(ctx context.Context, c *call, id kube.Identity, _ struct{}) (
 }
 
 func createSnapshot(ctx context.Context, c *call, id kube.Identity, req translate.SnapshotRequest) (any, error) {
-	s, err := c.instances.CreateSnapshot(ctx, id, req)
+	s, err := c.kube.Snapshots().CreateSnapshot(ctx, id, req)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func createSnapshot(ctx context.Context, c *call, id kube.Identity, req translat
 }
 
 func restoreSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
-	s, err := c.instances.RestoreSnapshot(ctx, id, name)
+	s, err := c.kube.Snapshots().RestoreSnapshot(ctx, id, name)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func restoreSnapshot(ctx context.Context, c *call, id kube.Identity, name string
 }
 
 func deleteSnapshot(ctx context.Context, c *call, id kube.Identity, name string) (any, error) {
-	s, found, err := c.instances.DeleteSnapshot(ctx, id, name)
+	s, found, err := c.kube.Snapshots().DeleteSnapshot(ctx, id, name)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func deleteSnapshot(ctx context.Context, c *call, id kube.Identity, name string)
 }
 
 func pauseInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
-	done, err := c.instances.Pause(ctx, id)
+	done, err := c.kube.Lifecycle().Pause(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func pauseInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (
 }
 
 func resumeInstance(ctx context.Context, c *call, id kube.Identity, _ struct{}) (any, error) {
-	done, err := c.instances.Resume(ctx, id)
+	done, err := c.kube.Lifecycle().Resume(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func migrateInstance(ctx context.Context, c *call, id kube.Identity, node string
 	progress := func(m kube.Migration) {
 		c.log.Info("migration", "migration", m.Name, "phase", m.Phase, "source", m.SourceNode, "target", m.TargetNode)
 	}
-	m, err := c.instances.Migrate(ctx, id, node, progress)
+	m, err := c.kube.Migrations().Migrate(ctx, id, node, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func migrateInstance(ctx context.Context, c *call, id kube.Identity, node string
 }
 
 func describeInstance(ctx context.Context, c *call, id kube.Identity, events int) (any, error) {
-	facts, err := c.instances.Describe(ctx, id, events)
+	facts, err := c.kube.Diagnostics().Describe(ctx, id, events)
 	if err != nil {
 		return nil, err
 	}

@@ -87,10 +87,10 @@ type fixture struct {
 	ns       string
 	peers    vncpeer.Peers
 	api      *virtapisim.Server
-	admin    *kube.Instances // getconsole's side (the extension), as admin
-	tokens   *Tokens         // the gateway's
-	upstream *KubeVirt       // the gateway's
-	gateway  *kube.Client    // the gateway's identity
+	admin    kube.Consoles // getconsole's side (the extension), as admin
+	tokens   *Tokens       // the gateway's
+	upstream *KubeVirt     // the gateway's
+	gateway  *kube.Client  // the gateway's identity
 	vncAddr  string
 	httpURL  string
 	logs     *vncpeer.SyncBuffer
@@ -123,7 +123,7 @@ func newFixture(t *testing.T, options ...func(*Config)) *fixture {
 
 	c, err := kube.NewClient(e.Config)
 	require.NoError(t, err)
-	f.admin = kube.NewInstances(c, f.ns, nil)
+	f.admin = kube.NewScope(c, f.ns, nil).Consoles()
 
 	// The gateway as its ServiceAccount, through the stand-in (which serves the vnc subresource).
 	cfg, err := f.api.Config("system:serviceaccount:cloudstack-kubevirt-system:cloudstack-kubevirt-console",
@@ -564,7 +564,7 @@ func TestConsoleTokensNeedTheirRole(t *testing.T) {
 	require.NoError(t, err)
 	c, err := kube.NewClient(cfg)
 	require.NoError(t, err)
-	in := kube.NewInstances(c, f.ns, nil)
+	in := kube.NewScope(c, f.ns, nil).Consoles()
 	settings := translate.ConsoleSettings{Mode: translate.ConsoleVNC, Namespace: tokenNamespace, Lifetime: time.Minute}
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		_, err := in.OpenConsole(t.Context(), id, settings)

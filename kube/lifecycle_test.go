@@ -78,7 +78,7 @@ func TestStopRetriesThrottlingAndConflicts(t *testing.T) {
 	defer srv.Close()
 	c, err := NewClient(&rest.Config{Host: srv.URL})
 	require.NoError(t, err)
-	in := NewInstances(c, "ns", nil)
+	in := NewScope(c, "ns", nil).Lifecycle()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -21,64 +21,11 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-// Instances runs CloudStack Instances as VirtualMachines in one namespace (the CloudStack host's).
-type Instances struct {
-	client    *Client
-	namespace string
-	virtAPI   *VirtAPI         // nil where no action needs virt-api's subresources
-	heartbeat *heartbeatSource // nil: power states are always computed from the full objects
-}
-
-// NewInstances returns the Instances of namespace. virtAPI may be nil where reboot, pause and resume are not needed.
-func NewInstances(c *Client, namespace string, virtAPI *VirtAPI) *Instances {
-	return &Instances{client: c, namespace: namespace, virtAPI: virtAPI}
-}
-
-// Identity names a VirtualMachine and the CloudStack Instance that must own it.
-type Identity struct {
-	Name string // the VirtualMachine's name
-	UUID string // the Instance UUID; "" skips the ownership check
-}
-
-func (in *Instances) key(name string) types.NamespacedName {
-	return types.NamespacedName{Namespace: in.namespace, Name: name}
-}
-
-func (in *Instances) ref(name string) string { return in.namespace + "/" + name }
-
-// get returns the VM, nil if there is none, or an error if it belongs to another Instance.
-func (in *Instances) get(ctx context.Context, id Identity) (*kubevirtv1.VirtualMachine, error) {
-	vm := &kubevirtv1.VirtualMachine{}
-	if err := in.client.Get(ctx, in.key(id.Name), vm); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, explain(err, "read VirtualMachine "+in.ref(id.Name))
-	}
-	if err := owned(vm, id); err != nil {
-		return nil, err
-	}
-	return vm, nil
-}
-
-// owned refuses to touch a VirtualMachine that CloudStack did not create for this Instance.
-func owned(vm metav1.Object, id Identity) error {
-	ref := vm.GetNamespace() + "/" + vm.GetName()
-	labels := vm.GetLabels()
-	if labels[translate.LabelManagedBy] != translate.ManagedBy {
-		return fmt.Errorf("VirtualMachine %s exists but CloudStack did not create it (no %s=%s label): rename or remove it", ref, translate.LabelManagedBy, translate.ManagedBy)
-	}
-	if got := labels[translate.LabelInstanceUUID]; id.UUID != "" && got != id.UUID {
-		return fmt.Errorf("VirtualMachine %s belongs to Instance %s, not %s: two Instances map to one name", ref, got, id.UUID)
-	}
-	return nil
-}
-
 // Apply creates the VirtualMachine or converges an existing one of the same Instance to desired. It reports
 // whether it created it. It is what makes CloudStack's retried create, and a start after an out-of-band
 // deletion, idempotent. expectNew tries the create before reading (one round trip fewer for a new Instance);
 // an existing VM then costs one more.
-func (in *Instances) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachine, expectNew bool) (created bool, err error) {
+func (in Lifecycle) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachine, expectNew bool) (created bool, err error) {
 	if err := in.CheckReferences(ctx, desired); err != nil {
 		return false, err
 	}
@@ -105,7 +52,7 @@ func (in *Instances) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachi
 	return created, err
 }
 
-func (in *Instances) create(ctx context.Context, desired *kubevirtv1.VirtualMachine) error {
+func (in Lifecycle) create(ctx context.Context, desired *kubevirtv1.VirtualMachine) error {
 	if err := in.CheckCloneSources(ctx, desired); err != nil {
 		return err
 	}
@@ -123,7 +70,7 @@ func (in *Instances) create(ctx context.Context, desired *kubevirtv1.VirtualMach
 
 // converge updates the existing VM when what CloudStack asks for differs from it. Fields KubeVirt defaults
 // (and everything it writes to status) are left alone: only what desired sets is compared.
-func (in *Instances) converge(ctx context.Context, existing, desired *kubevirtv1.VirtualMachine) error {
+func (in Lifecycle) converge(ctx context.Context, existing, desired *kubevirtv1.VirtualMachine) error {
 	labelsMatch := true
 	for k, v := range desired.Labels {
 		labelsMatch = labelsMatch && existing.Labels[k] == v
@@ -146,7 +93,7 @@ func (in *Instances) converge(ctx context.Context, existing, desired *kubevirtv1
 
 // CheckReferences makes sure the objects the VM refers to exist, so bad input fails before anything is
 // created, with the detail to fix named. Clone sources are checked by CheckCloneSources (and before a create).
-func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
+func (in Lifecycle) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	for _, net := range vm.Spec.Template.Spec.Networks {
 		if net.Multus == nil {
 			continue
@@ -174,7 +121,7 @@ func (in *Instances) CheckReferences(ctx context.Context, vm *kubevirtv1.Virtual
 	return nil
 }
 
-func (in *Instances) clusterObjectExists(ctx context.Context, obj Object, name, detail string) error {
+func (in Lifecycle) clusterObjectExists(ctx context.Context, obj Object, name, detail string) error {
 	err := in.client.Get(ctx, types.NamespacedName{Name: name}, obj)
 	if kerrors.IsNotFound(err) {
 		return fmt.Errorf("%T %q named by the detail %s does not exist in the cluster", obj, name, detail)
@@ -193,7 +140,7 @@ func splitRef(ref, defaultNamespace string) (namespace, name string) {
 
 // Stop sets the VM's run strategy to Halted and waits until its VMI is gone. A VM that does not exist is
 // already stopped.
-func (in *Instances) Stop(ctx context.Context, id Identity) error {
+func (in Lifecycle) Stop(ctx context.Context, id Identity) error {
 	gone := false
 	// The patch is guarded by the resourceVersion read; a concurrent write (KubeVirt's status, the
 	// reconciler's label) makes it conflict, and the read is done again.
@@ -216,7 +163,7 @@ func (in *Instances) Stop(ctx context.Context, id Identity) error {
 
 // setRunStrategy patches spec.runStrategy (clearing the deprecated spec.running), guarded by the
 // resourceVersion read, as virt-api's own start and stop do.
-func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualMachine, strategy kubevirtv1.VirtualMachineRunStrategy) error {
+func (in Lifecycle) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualMachine, strategy kubevirtv1.VirtualMachineRunStrategy) error {
 	if vm.Spec.RunStrategy != nil && *vm.Spec.RunStrategy == strategy && vm.Spec.Running == nil {
 		return nil
 	}
@@ -230,7 +177,7 @@ func (in *Instances) setRunStrategy(ctx context.Context, vm *kubevirtv1.VirtualM
 
 // Delete removes the VM, every DataVolume made for the Instance and the snapshots CloudStack took of it, and
 // waits until the VM is gone. An Instance with nothing left is already deleted.
-func (in *Instances) Delete(ctx context.Context, id Identity) error {
+func (in Lifecycle) Delete(ctx context.Context, id Identity) error {
 	if err := in.remove(ctx, id); err != nil {
 		return err
 	}
@@ -241,7 +188,7 @@ func (in *Instances) Delete(ctx context.Context, id Identity) error {
 }
 
 // remove deletes the VM and the Instance's DataVolumes without waiting for KubeVirt to finish.
-func (in *Instances) remove(ctx context.Context, id Identity) error {
+func (in Lifecycle) remove(ctx context.Context, id Identity) error {
 	vm, err := in.get(ctx, id)
 	if err != nil {
 		return err
@@ -261,7 +208,7 @@ func (in *Instances) remove(ctx context.Context, id Identity) error {
 
 // deleteDataVolumes removes the Instance's DataVolumes. KubeVirt's owner references would let the garbage
 // collector do it too; doing it here also covers a VM deleted out of band and clusters without CDI.
-func (in *Instances) deleteDataVolumes(ctx context.Context, id Identity) error {
+func (in Lifecycle) deleteDataVolumes(ctx context.Context, id Identity) error {
 	if id.UUID == "" {
 		return nil // without the UUID there is no safe selector
 	}
@@ -276,7 +223,7 @@ func (in *Instances) deleteDataVolumes(ctx context.Context, id Identity) error {
 // deleteSnapshots removes the VirtualMachineSnapshots CreateSnapshot took of the Instance (by its labels; those
 // made with kubectl are left alone). They outlive the VM in KubeVirt, and once the Instance is expunged no custom
 // action reaches them: kept, they would hold their VolumeSnapshots' storage for ever.
-func (in *Instances) deleteSnapshots(ctx context.Context, id Identity) error {
+func (in Lifecycle) deleteSnapshots(ctx context.Context, id Identity) error {
 	if id.UUID == "" {
 		return nil // without the UUID there is no safe selector
 	}
@@ -290,7 +237,7 @@ func (in *Instances) deleteSnapshots(ctx context.Context, id Identity) error {
 
 // Reboot restarts a running VM: KubeVirt's restart subresource where virt-api serves it, otherwise (envtest, a
 // cluster without virt-api) by deleting the VMI, which KubeVirt recreates. It waits for the new VMI to run.
-func (in *Instances) Reboot(ctx context.Context, id Identity) error {
+func (in Lifecycle) Reboot(ctx context.Context, id Identity) error {
 	vm, err := in.get(ctx, id)
 	if err != nil {
 		return err
@@ -311,7 +258,7 @@ func (in *Instances) Reboot(ctx context.Context, id Identity) error {
 	return in.waitRunning(ctx, id.Name, vmi.UID)
 }
 
-func (in *Instances) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
+func (in Lifecycle) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMachineInstance) error {
 	if in.virtAPI != nil {
 		err := in.virtAPI.Restart(ctx, in.namespace, vmi.Name)
 		if err == nil {
@@ -328,21 +275,9 @@ func (in *Instances) restartVMI(ctx context.Context, vmi *kubevirtv1.VirtualMach
 	return nil
 }
 
-// vmi returns the VM's VMI, or nil when there is none.
-func (in *Instances) vmi(ctx context.Context, name string) (*kubevirtv1.VirtualMachineInstance, error) {
-	vmi := &kubevirtv1.VirtualMachineInstance{}
-	if err := in.client.Get(ctx, in.key(name), vmi); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, explain(err, "read VirtualMachineInstance "+in.ref(name))
-	}
-	return vmi, nil
-}
-
 // Start converges the VM to desired (which runs it) and, if wait, waits until it runs. Creating is Start
 // with rollback: see Create.
-func (in *Instances) Start(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool) error {
+func (in Lifecycle) Start(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool) error {
 	if _, err := in.Apply(ctx, desired, false); err != nil {
 		return err
 	}
@@ -361,7 +296,7 @@ func (in *Instances) Start(ctx context.Context, desired *kubevirtv1.VirtualMachi
 // Create is Start for a new Instance; when it fails after creating the VM, it removes what it created, so
 // CloudStack's retry (maybe on another host, so another namespace) does not leave an orphan behind. The
 // rollback gets its own short deadline: the call's may be what just expired.
-func (in *Instances) Create(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool, rollbackTimeout time.Duration) error {
+func (in Lifecycle) Create(ctx context.Context, desired *kubevirtv1.VirtualMachine, wait bool, rollbackTimeout time.Duration) error {
 	created, err := in.Apply(ctx, desired, true)
 	if err != nil || !wait {
 		return err
@@ -384,7 +319,7 @@ func (in *Instances) Create(ctx context.Context, desired *kubevirtv1.VirtualMach
 // once the guest has shut itself down, KubeVirt keeps the finished VMI and starts no other until asked. It asks
 // as virt-api's start subresource does: state-change requests Stop (of the finished VMI) then Start, written
 // to the VM's status with its resourceVersion, so a concurrent change is retried on fresh state.
-func (in *Instances) requestStart(ctx context.Context, name string) error {
+func (in Lifecycle) requestStart(ctx context.Context, name string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		vm := &kubevirtv1.VirtualMachine{}
 		if err := in.client.Get(ctx, in.key(name), vm); err != nil {
