@@ -1,5 +1,6 @@
 // Package kube is everything that talks to the Kubernetes API server: the client built from CloudStack's
-// details, and the Instance lifecycle (apply, power operations, deletion, power-state reads) on KubeVirt.
+// details, and one Scope (a namespace's Instances) with a type per capability over it: Lifecycle (apply, power
+// operations, pause and resume, deletion, power-state reads), Snapshots, Migrations, Consoles and Diagnostics.
 package kube
 
 import (
