@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -34,7 +35,7 @@ func (d Details) sourceURL(key string, schemes ...string) (string, error) {
 		return "", d.invalid(key, "%q carries credentials: details are shown to users and logged; publish the image without them", u.Redacted())
 	}
 	scheme := strings.ToLower(u.Scheme)
-	if !contains(schemes, scheme) {
+	if !slices.Contains(schemes, scheme) {
 		return "", d.invalid(key, "%q: scheme %q is not one of %s", v, u.Scheme, strings.Join(schemes, ", "))
 	}
 	why := ""
@@ -47,15 +48,6 @@ func (d Details) sourceURL(key string, schemes ...string) (string, error) {
 		return "", d.invalid(key, "%q is refused: %s", v, why)
 	}
 	return v, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // list splits an operator's comma-separated detail into its non-empty entries.
