@@ -210,6 +210,7 @@ func TestKubeVirtRefusesWhatItRefused(t *testing.T) {
 		err := env.Client.Create(t.Context(), vm)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "admission webhook")
+		assert.Contains(t, err.Error(), "IDE bus is not supported", "KubeVirt's own words (pkg/storage/admitters/disks.go)")
 	})
 }
 
@@ -236,15 +237,11 @@ func createAndWaitForVMI(t *testing.T, ns string, p *translate.Payload) *kubevir
 	return vmi
 }
 
-func createAndWaitForRefusal(t *testing.T, vm *kubevirtv1.VirtualMachine, want string) string {
+func createAndWaitForRefusal(t *testing.T, vm *kubevirtv1.VirtualMachine, want string) {
 	t.Helper()
 	require.NoError(t, env.Client.Create(t.Context(), vm), "KubeVirt stores the VM; it refuses its VMI")
-	var msg string
-	require.Eventually(t, func() bool {
-		msg = refusal(t, vm, want)
-		return msg != ""
-	}, 60*time.Second, 100*time.Millisecond, "KubeVirt's VMI admission should refuse %s with %q", vm.Name, want)
-	return msg
+	require.Eventually(t, func() bool { return refusal(t, vm, want) != "" },
+		60*time.Second, 100*time.Millisecond, "KubeVirt's VMI admission should refuse %s with %q", vm.Name, want)
 }
 
 // refusal is the message of a warning event KubeVirt's VM controller recorded when it failed to create the
