@@ -44,9 +44,6 @@ func (in Lifecycle) Apply(ctx context.Context, desired *kubevirtv1.VirtualMachin
 			return in.create(ctx, desired)
 		}
 		created = false
-		if existing, err = in.waitSnapshotUnlocked(ctx, existing); err != nil {
-			return err
-		}
 		return in.converge(ctx, existing, desired)
 	})
 	return created, err
@@ -83,6 +80,11 @@ func (in Lifecycle) converge(ctx context.Context, existing, desired *kubevirtv1.
 			return err
 		}
 	}
+	// Only a write waits for KubeVirt's snapshot lock: a VM that already is what CloudStack asks for is not held up.
+	existing, err := in.waitSnapshotUnlocked(ctx, existing)
+	if err != nil {
+		return err
+	}
 	updated := existing.DeepCopy()
 	updated.Spec = *desired.Spec.DeepCopy()
 	for k, v := range desired.Labels {
@@ -93,6 +95,8 @@ func (in Lifecycle) converge(ctx context.Context, existing, desired *kubevirtv1.
 
 // CheckReferences makes sure the objects the VM refers to exist, so bad input fails before anything is
 // created, with the detail to fix named. Clone sources are checked by CheckCloneSources (and before a create).
+// The instancetype is not read again: whoever builds a VM with one has read it already (ClusterInstancetype,
+// for translate.Spec.InstancetypeGives), which fails the same way when it is missing.
 func (in Lifecycle) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualMachine) error {
 	for _, net := range vm.Spec.Template.Spec.Networks {
 		if net.Multus == nil {
@@ -106,11 +110,6 @@ func (in Lifecycle) CheckReferences(ctx context.Context, vm *kubevirtv1.VirtualM
 				return fmt.Errorf("NetworkAttachmentDefinition %s/%s (for interface %s) not found: create it, or map the VLAN to an existing one with the network_map detail", ns, name, net.Name)
 			}
 			return explain(err, "read NetworkAttachmentDefinition "+ns+"/"+name)
-		}
-	}
-	if it := vm.Spec.Instancetype; it != nil {
-		if err := in.clusterObjectExists(ctx, &instancetypev1beta1.VirtualMachineClusterInstancetype{}, it.Name, translate.DetailInstancetype); err != nil {
-			return err
 		}
 	}
 	if pref := vm.Spec.Preference; pref != nil {
