@@ -80,19 +80,27 @@ func connect(act action, p *translate.Payload, log *slog.Logger, rollback time.D
 // desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails. An
 // instancetype is read from the cluster, and refused unless it gives exactly what CloudStack accounts.
 func (c *call) desired(ctx context.Context) (*kubevirtv1.VirtualMachine, translate.Spec, error) {
-	spec, err := c.payload.Details().Spec()
+	spec, err := resolveSpec(ctx, c.kube.Lifecycle(), c.payload)
 	if err != nil {
 		return nil, spec, err
 	}
-	if spec.Instancetype != "" {
-		gives, err := c.kube.Lifecycle().ClusterInstancetype(ctx, spec.Instancetype)
-		if err != nil {
-			return nil, spec, err
-		}
-		spec.InstancetypeGives = &gives
-	}
 	vm, err := translate.VirtualMachine(c.payload, c.conn.Namespace, spec)
 	return vm, spec, err
+}
+
+// resolveSpec resolves the payload's details and reads the instancetype they name, if any, for
+// translate.VirtualMachine to compare with what CloudStack accounts.
+func resolveSpec(ctx context.Context, in kube.Lifecycle, p *translate.Payload) (translate.Spec, error) {
+	spec, err := p.Details().Spec()
+	if err != nil || spec.Instancetype == "" {
+		return spec, err
+	}
+	gives, err := in.ClusterInstancetype(ctx, spec.Instancetype)
+	if err != nil {
+		return spec, err
+	}
+	spec.InstancetypeGives = &gives
+	return spec, nil
 }
 
 func (c *call) identity() (kube.Identity, error) {

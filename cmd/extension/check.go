@@ -105,13 +105,7 @@ func probeVM(ctx context.Context, in kube.Lifecycle, p *translate.Payload, names
 	if p.VM == nil {
 		return standIn(namespace), false, nil
 	}
-	spec, err := p.Details().Spec()
-	if err == nil && spec.Instancetype != "" {
-		var gives translate.Resources
-		if gives, err = in.ClusterInstancetype(ctx, spec.Instancetype); err == nil {
-			spec.InstancetypeGives = &gives
-		}
-	}
+	spec, err := resolveSpec(ctx, in, p)
 	if err == nil {
 		vm, err = translate.VirtualMachine(p, namespace, spec)
 	}
