@@ -13,8 +13,10 @@ type Instance struct {
 	// Details are the Instance's External: details (template, offering and Instance), prefix stripped.
 	Details map[string]string
 	// RootDiskBytes, when set, sends a ROOT volume of that size in disks, as GsonHelper writes a DiskTO (its
-	// VolumeObjectTO wrapped in an object keyed by the class). CloudStack 4.21 and 4.22 send no volumes for
-	// External Instances.
+	// VolumeObjectTO wrapped in an object keyed by the class: core/src/main/java/com/cloud/serializer/
+	// GsonHelper.java registers core/src/main/java/com/cloud/agent/transport/InterfaceTypeAdaptor.java for
+	// DataTO, whose serialize writes {src.getClass().getName(): src}; apache/cloudstack @79cc9704). CloudStack
+	// 4.21 and 4.22 send no volumes for External Instances.
 	RootDiskBytes int64
 	// State is the state CloudStack records for the Instance between actions, which the actions it sends from
 	// that record carry (see Host.Payload): Running when empty, or Stopped.
@@ -34,8 +36,12 @@ type Host struct {
 	Host, ResourceMap, Extension map[string]string
 }
 
-// Payload builds what CloudStack writes for action on the Instance. ExternalPathPayloadProvisioner passes
-// loadAccessDetails the VirtualMachineTO of the command behind the action, and the commands differ:
+// Payload builds what CloudStack writes for action on the Instance. ExternalPathPayloadProvisioner
+// (plugins/hypervisors/external/src/main/java/org/apache/cloudstack/hypervisor/external/provisioner/
+// ExternalPathPayloadProvisioner.java, apache/cloudstack @de357a6f) passes loadAccessDetails the
+// VirtualMachineTO of the command behind the action, and the commands differ (the delete's StopCommand:
+// plugins/hypervisors/external/src/main/java/org/apache/cloudstack/guru/ExternalHypervisorGuru.java
+// finalizeExpunge, @0174a131):
 //
 //   - prepare (PrepareExternalProvisioningCommand), create and start (StartCommand, run as create when the
 //     TO's details say deployvm=true) carry the TO of the Instance being started, state Starting, NICs in full;

@@ -24,6 +24,9 @@ func main() {
 	cfg := config{state: os.Getenv("CMKSIM_STATE"), log: os.Getenv("CMKSIM_LOG"), extension: os.Getenv("CMKSIM_EXTENSION")}
 	out, err := run(os.Args[1:], cfg)
 	if err != nil {
+		// Not what cmk prints: cmk (apache/cloudstack-cloudmonkey cmk.go and cmd/network.go NewAPIRequest) prints
+		// "🙈 Error: (HTTP <errorcode>, error code <cserrorcode>) <errortext>" on stdout and exits 1. cmksim
+		// prints the API's errorcode and errortext as JSON instead, and has no cserrorcode.
 		code := errInternal
 		var apiErr *apiError
 		if errors.As(err, &apiErr) {

@@ -30,6 +30,9 @@ type extension struct {
 	State       string            `json:"state"`
 	Details     map[string]string `json:"details,omitempty"`
 	// HiddenDetails are stored with display=false (orchestratorrequirespreparevm): never in a payload.
+	// ExtensionsManagerImpl.createExtension (framework/extensions/src/main/java/org/apache/cloudstack/framework/
+	// extensions/manager/ExtensionsManagerImpl.java, apache/cloudstack @928972f7) saves
+	// new ExtensionDetailsVO(id, ORCHESTRATOR_REQUIRES_PREPARE_VM, String.valueOf(...), false).
 	HiddenDetails map[string]string `json:"hiddendetails,omitempty"`
 }
 
@@ -173,7 +176,9 @@ func (st *store) vm(id string) *vm {
 	return nil
 }
 
-// notFound is ParamProcessWorker.translateUuidToInternalId's refusal of an id naming nothing.
+// notFound is ParamProcessWorker.translateUuidToInternalId's refusal of an id naming nothing
+// (server/src/main/java/com/cloud/api/dispatch/ParamProcessWorker.java, apache/cloudstack @00a47984): an
+// InvalidParameterValueException, PARAM_ERROR, with this text.
 func notFound(param, id string) error {
 	return paramError("Invalid parameter %s value=%s due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.", param, id)
 }
