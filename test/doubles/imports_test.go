@@ -38,6 +38,9 @@ func TestToolsImportOnlyDoubles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !slices.Contains(deps, module+"/test/doubles/kubevirtsim") {
+		t.Fatalf("go list did not report %s/test/doubles/kubevirtsim among %d dependencies: the check would pass vacuously", module, len(deps))
+	}
 	for _, dep := range deps {
 		if strings.HasPrefix(dep, module+"/test/") && !strings.HasPrefix(dep, module+"/test/doubles/") {
 			t.Errorf("cmd/demo or hack/bench depends on %s, outside test/doubles", dep)
