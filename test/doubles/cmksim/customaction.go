@@ -18,13 +18,14 @@ import (
 //   - framework/extensions/src/main/java/org/apache/cloudstack/framework/extensions/api/AddCustomActionCmd.java
 //     (@95e81e15): enabled is a BOOLEAN read with Boolean.TRUE.equals ("Default is disabled"); parameters is a
 //     MAP handed over raw, one group per parameter; details a MAP read with convertDetailsToMap.
-//   - .../api/RunCustomActionCmd.java (the stored 4.21+ version): customactionid and resourceid required;
+//   - .../api/RunCustomActionCmd.java (@04b49bc3, since 4.21.0): customactionid and resourceid required;
 //     parameters a MAP read with convertDetailsToMap (parameters[0].<name>=<value>).
 //   - .../manager/ExtensionsManagerImpl.java (@928972f7, the 4.22 line): addCustomAction, listCustomActions,
 //     runCustomAction, getExternalAccessDetails.
 //   - api/src/main/java/org/apache/cloudstack/extension/ExtensionCustomAction.java (the stored version with
 //     validationformat and valueoptions): Parameter.fromMap and validateParameterValues.
-//   - api/src/main/java/org/apache/cloudstack/acl/RoleType.java: fromString takes the enum's names exactly.
+//   - api/src/main/java/org/apache/cloudstack/acl/RoleType.java (@0c21b71d): fromString takes the enum's names
+//     exactly.
 
 func addCustomActionParams() []param {
 	return []param{{"extensionid", typeUUID, true}, {"name", typeString, true}, {"description", typeString, false},
