@@ -23,6 +23,27 @@ if command -v qemu-system-x86_64 >/dev/null && command -v vncsnapshot >/dev/null
   export CONSOLE_PEERS=required
 fi
 
+# The boot tests (test/boot) boot the VMs the extension creates: KubeVirt's converter makes each domain, Debian's
+# libvirt and QEMU (and OVMF) run it, with a probe guest built from Debian's packages (hack/boot-guest.sh). As root
+# these are installed when missing and the tests are then required (BOOT_TESTS=required); otherwise they skip
+# and say why.
+boot_pkgs="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils ovmf mtools dosfstools fdisk cpio kmod syslinux syslinux-common isolinux xorriso"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  # shellcheck disable=SC2086
+  if ! dpkg -s $boot_pkgs >/dev/null 2>&1; then
+    echo "== installing libvirt, QEMU, OVMF and the probe guest's build tools for the boot tests"
+    # shellcheck disable=SC2086
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $boot_pkgs >/dev/null 2>&1; } \
+      || echo "== could not install the boot tests' packages: they will skip"
+  fi
+  # shellcheck disable=SC2086
+  if dpkg -s $boot_pkgs >/dev/null 2>&1; then
+    export BOOT_TESTS=required
+  fi
+else
+  echo "== not root: the boot tests (test/boot) will skip (they run libvirtd as root)"
+fi
+
 # Direct mode's browser test: Debian's Chromium (installed as root when missing) and noVNC from npm, pinned with its
 # sha512 in hack/novnc.lock (the Dockerfile fetches it the same way) and cached by version outside the work tree.
 # Without either the test skips and says so.

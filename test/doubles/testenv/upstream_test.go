@@ -13,7 +13,7 @@ import (
 // TestUpstreamBinaries builds KubeVirt's binaries (or finds them cached): hack/test.sh runs it before the other
 // packages, so that a first run's build of KubeVirt is not counted against any other test's deadline.
 func TestUpstreamBinaries(t *testing.T) {
-	for _, name := range []string{"kubevirt-webhooks", "kubevirt-controller"} {
+	for _, name := range []string{"kubevirt-webhooks", "kubevirt-controller", "kubevirt-domain"} {
 		t.Run(name, func(t *testing.T) {
 			bin, err := testenv.UpstreamBinary(t.Context(), name)
 			require.NoError(t, err)
