@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the probe guest the boot tests (test/boot) start under libvirt: a small Linux whose init prints to the
-# serial console what it sees (firmware, Secure Boot, SMBIOS, vCPUs and their topology, memory, each NIC's MAC and
-# driver, each disk's bus and whether it holds the probe's boot medium) and powers off.
+# serial console and the screen what it sees (firmware, Secure Boot, SMBIOS, vCPUs and their topology, memory,
+# each NIC's MAC and driver, each disk's bus and whether it holds the probe's boot medium), then idles.
 #
 #   hack/boot-guest.sh <dir>     writes <dir>/disk.img (64 MiB, MBR, one FAT partition that boots with syslinux
 #                                under BIOS and with shim + GRUB under UEFI, Secure Boot included) and <dir>/probe.iso
@@ -70,7 +70,8 @@ for m in $modules; do modprobe -q "\$m" 2>/dev/null; done
 [ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars
 # Devices probe asynchronously: give the NICs and disks a moment to appear.
 sleep 1
-say() { echo "probe: \$*"; }
+# Each line goes to the serial console, which the tests read, and to the screen, which the VNC console shows.
+say() { echo "probe: \$*"; echo "probe: \$*" >/dev/tty0 2>/dev/null; }
 say begin
 say cmdline \$(cat /proc/cmdline)
 if [ -d /sys/firmware/efi ]; then
@@ -108,7 +109,8 @@ for b in /sys/block/*; do
   say disk \$d bus=\$bus driver=\$driver sectors=\$(cat \$b/size) medium=\$medium
 done
 say end
-poweroff -f
+# Stay up, as a guest does: the domain ends when KubeVirt's VMI does (the tests destroy it then).
+while :; do sleep 3600; done
 EOF
 chmod 0755 "$root/init"
 (cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$work/initrd.img"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/types"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 )
 
@@ -150,16 +151,19 @@ func (f hostFiles) hostPath(p string) (string, error) {
 // domain is one VMI's domain, defined in libvirt.
 type domain struct {
 	name   string
+	vmi    types.UID // the VMI it runs
 	dir    string
 	serial string // the serial console's log file
+	vnc    string // the VNC server's socket
 }
 
 // bootDomain converts vmi with KubeVirt's converter, rewrites host paths, defines and starts the domain, and waits
-// for the probe guest to power off.
+// for the probe guest's report on the serial console. The domain is destroyed when the test ends.
 func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	t.Helper()
 	ctx := t.Context()
-	files := hostFiles{dir: filepath.Join(s.work, "vms", vmi.Name), volumes: populate(t, vmi)}
+	// One directory per VMI: a restart makes a new VMI (a new UID) whose domain has the same name.
+	files := hostFiles{dir: filepath.Join(s.work, "vms", vmi.Name+"-"+string(vmi.UID)[:8]), volumes: populate(t, vmi)}
 	require.NoError(t, os.MkdirAll(files.dir, 0o755))
 	xml, err := kubevirtDomain(ctx, vmi)
 	require.NoError(t, err)
@@ -168,7 +172,7 @@ func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	require.NoError(t, err)
 	file := filepath.Join(files.dir, "domain.xml")
 	require.NoError(t, os.WriteFile(file, []byte(xml), 0o644))
-	d := domain{name: domainName(xml), dir: files.dir, serial: serialLog(xml)}
+	d := domain{name: domainName(xml), vmi: vmi.UID, dir: files.dir, serial: serialLog(xml), vnc: vncSocket(xml)}
 	require.NotEmpty(t, d.name, "the domain has a name")
 	require.NotEmpty(t, d.serial, "KubeVirt logs the serial console to a file")
 	_, err = virsh(ctx, "define", file)
@@ -177,16 +181,24 @@ func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	start := time.Now()
 	_, err = virsh(ctx, "start", d.name)
 	require.NoError(t, err, "libvirt starts KubeVirt's domain")
-	require.Eventually(t, func() bool { return domainState(ctx, d.name) == "shut off" }, 3*time.Minute, 200*time.Millisecond,
-		"the probe guest powers off once it has reported; its serial console:\n%s", d.log())
-	t.Logf("domain %s booted, reported and powered off in %s (%s)", d.name, time.Since(start).Round(100*time.Millisecond), s.accel.name)
+	require.Eventually(t, func() bool { return strings.Contains(d.log(), "probe: end") }, 3*time.Minute, 200*time.Millisecond,
+		"the probe guest reports on its serial console; what it printed:\n%s", d.log())
+	t.Logf("domain %s (VMI %s) booted and reported in %s (%s)", d.name, d.vmi, time.Since(start).Round(100*time.Millisecond), s.accel.name)
 	return d
 }
 
 var (
 	domainNameRe = regexp.MustCompile(`<name>([^<]+)</name>`)
 	serialLogRe  = regexp.MustCompile(`<log file="([^"]+)"`)
+	vncSocketRe  = regexp.MustCompile(`<listen type="socket" socket="([^"]+)"`)
 )
+
+func vncSocket(xml string) string {
+	if m := vncSocketRe.FindStringSubmatch(xml); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 func domainName(xml string) string {
 	if m := domainNameRe.FindStringSubmatch(xml); m != nil {
