@@ -15,4 +15,4 @@ fi
 KUBEBUILDER_ASSETS="$(ENVTEST_WITH_KUBECTL=1 hack/envtest-assets.sh)"
 export KUBEBUILDER_ASSETS
 mkdir -p docs
-exec go run ./hack/bench -out docs/performance-results.md "$@"
+exec go run ./hack/bench -out docs/performance-results.md -svg docs/performance.svg "$@"

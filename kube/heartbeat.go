@@ -73,13 +73,19 @@ const clockTolerance = time.Second
 // FreshAt says whether the heartbeat still holds at now (by the API server's clock). A renewal stamped in the
 // future beyond the tolerance means skewed clocks, and skew is not trusted.
 func (h Heartbeat) FreshAt(now time.Time) bool {
+	return h.Remaining(now) > 0
+}
+
+// Remaining is how much longer the heartbeat holds at now (by the API server's clock), tolerance deducted; 0 when
+// it does not hold.
+func (h Heartbeat) Remaining(now time.Time) time.Duration {
 	if h.Holder == "" || h.Renewed.IsZero() || h.Duration <= 0 {
-		return false
+		return 0
 	}
 	if h.Renewed.After(now.Add(clockTolerance)) {
-		return false
+		return 0
 	}
-	return now.Add(clockTolerance).Before(h.Renewed.Add(h.Duration))
+	return max(h.Renewed.Add(h.Duration).Sub(now.Add(clockTolerance)), 0)
 }
 
 // Covers says whether the reconciler keeps the labels of namespace current.

@@ -18,20 +18,23 @@ func TestHeartbeatFreshAt(t *testing.T) {
 		beat Heartbeat
 		now  time.Time
 		want bool
+		// remaining is how long a listing read at now may be trusted.
+		remaining time.Duration
 	}{
-		{"just renewed", beat, renewed, true},
-		{"well within", beat, renewed.Add(8 * time.Second), true},
-		{"inside the tolerance of expiry", beat, renewed.Add(9500 * time.Millisecond), false},
-		{"expired", beat, renewed.Add(11 * time.Second), false},
-		{"renewed a second ahead of the server (Date resolution)", beat, renewed.Add(-time.Second), true},
-		{"renewed far in the future: skewed clocks", beat, renewed.Add(-5 * time.Second), false},
-		{"released", Heartbeat{Holder: "r-0", Duration: 10 * time.Second}, renewed, false},
-		{"no holder", Heartbeat{Renewed: renewed, Duration: 10 * time.Second}, renewed, false},
-		{"no duration", Heartbeat{Holder: "r-0", Renewed: renewed}, renewed, false},
+		{"just renewed", beat, renewed, true, 9 * time.Second},
+		{"well within", beat, renewed.Add(8 * time.Second), true, time.Second},
+		{"inside the tolerance of expiry", beat, renewed.Add(9500 * time.Millisecond), false, 0},
+		{"expired", beat, renewed.Add(11 * time.Second), false, 0},
+		{"renewed a second ahead of the server (Date resolution)", beat, renewed.Add(-time.Second), true, 10 * time.Second},
+		{"renewed far in the future: skewed clocks", beat, renewed.Add(-5 * time.Second), false, 0},
+		{"released", Heartbeat{Holder: "r-0", Duration: 10 * time.Second}, renewed, false, 0},
+		{"no holder", Heartbeat{Renewed: renewed, Duration: 10 * time.Second}, renewed, false, 0},
+		{"no duration", Heartbeat{Holder: "r-0", Renewed: renewed}, renewed, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.beat.FreshAt(tt.now))
+			assert.Equal(t, tt.remaining, tt.beat.Remaining(tt.now))
 		})
 	}
 }

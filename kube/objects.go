@@ -154,6 +154,11 @@ func (c *Client) List(ctx context.Context, namespace string, list runtime.Object
 	if err != nil {
 		return err
 	}
+	setListParams(req, opts)
+	return do(ctx, req, nil, list)
+}
+
+func setListParams(req *rest.Request, opts ListOptions) {
 	q := url.Values{}
 	if opts.LabelSelector != "" {
 		q.Set("labelSelector", opts.LabelSelector)
@@ -170,7 +175,6 @@ func (c *Client) List(ctx context.Context, namespace string, list runtime.Object
 	for k, vs := range q {
 		req.Param(k, vs[0])
 	}
-	return do(ctx, req, nil, list)
 }
 
 // Create creates obj and reads back what the API server stored.

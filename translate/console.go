@@ -110,17 +110,5 @@ func (d Details) consoleURL() (string, error) {
 }
 
 func (d Details) consoleLifetime() (time.Duration, error) {
-	v, _, ok := d.Lookup(DetailConsoleLifetime)
-	if !ok {
-		return DefaultConsoleLifetime, nil
-	}
-	lifetime, err := time.ParseDuration(v)
-	if err != nil {
-		s, serr := strconv.Atoi(v)
-		lifetime, err = time.Duration(s)*time.Second, serr
-	}
-	if err != nil || lifetime < 5*time.Second || lifetime > MaxConsoleLifetime {
-		return 0, d.invalid(DetailConsoleLifetime, "%q is not a duration between 5s and %s (seconds, or like 45s)", v, MaxConsoleLifetime)
-	}
-	return lifetime.Truncate(time.Second), nil
+	return d.duration(DetailConsoleLifetime, DefaultConsoleLifetime, 5*time.Second, MaxConsoleLifetime)
 }

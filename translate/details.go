@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Detail keys the extension reads from externaldetails. The configuration table in docs/configuration.md documents
@@ -30,6 +31,7 @@ const (
 	DetailNICModel         = "nic_model"
 	DetailWaitUntilRunning = "wait_until_running"
 	DetailReconcilerLease  = "reconciler_lease"
+	DetailStatusCache      = "status_cache"
 	// DetailAllowedNamespaces is read from the extension's own details only, so that a host (or Instance)
 	// detail cannot widen it.
 	DetailAllowedNamespaces = "allowed_namespaces"
@@ -224,6 +226,40 @@ type LeaseRef struct {
 
 // DefaultReconcilerLease is where manifests/ deploys the reconciler's heartbeat.
 var DefaultReconcilerLease = LeaseRef{Namespace: "cloudstack-kubevirt-system", Name: "cloudstack-kubevirt-reconciler"}
+
+// DefaultStatusCache is how long one listing of a host's power states answers the `status` calls of a ping
+// round: a round of a thousand Instances takes a few seconds, and CloudStack pings a minute apart by default.
+const DefaultStatusCache = 10 * time.Second
+
+// MaxStatusCache bounds status_cache; the reconciler's heartbeat bounds every listing further.
+const MaxStatusCache = time.Minute
+
+// StatusCache resolves status_cache: how long a listing of the host's power states, taken under a fresh
+// reconciler heartbeat, answers later `status` calls; 0 (or off) reads the cluster on every call.
+func (d Details) StatusCache() (time.Duration, error) {
+	if strings.EqualFold(d.Get(DetailStatusCache), "off") {
+		return 0, nil
+	}
+	return d.duration(DetailStatusCache, DefaultStatusCache, 0, MaxStatusCache)
+}
+
+// duration resolves a detail that is a duration between lo and hi, in whole seconds: a number of seconds, or a
+// Go duration like 45s. def when unset.
+func (d Details) duration(key string, def, lo, hi time.Duration) (time.Duration, error) {
+	v, _, ok := d.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil {
+		s, serr := strconv.Atoi(v)
+		dur, err = time.Duration(s)*time.Second, serr
+	}
+	if err != nil || dur < lo || dur > hi {
+		return 0, d.invalid(key, "%q is not a duration between %s and %s (seconds, or like 45s)", v, lo, hi)
+	}
+	return dur.Truncate(time.Second), nil
+}
 
 // ReconcilerLease resolves the reconciler_lease detail: "<namespace>/<name>" of the heartbeat Lease, or "none"
 // where no reconciler runs (status calls then always read the full objects). ok is false for "none".

@@ -70,6 +70,8 @@ func detailSpecs() []DetailSpec {
 			Meaning: "`virtio`, `e1000`, `e1000e`, `igb`, `ne2k_pci`, `pcnet`, `rtl8139`"},
 		{Key: DetailReconcilerLease, Setters: OperatorLevels, Usually: "extension or cluster", Default: "`" + DefaultReconcilerLease.Namespace + "/" + DefaultReconcilerLease.Name + "`",
 			Meaning: "`namespace/name` of the [companion reconciler](reconciler.md)'s heartbeat Lease; `status`/`statuses` answer from its labels while it is fresh. `none`: always read the full objects"},
+		{Key: DetailStatusCache, Setters: OperatorLevels, Usually: "extension", Default: "`10s`",
+			Meaning: "how long one listing of the host's power states, read under a fresh heartbeat, answers the `status` calls of a ping round (kept in the management server's cache directory, never past the heartbeat, and replaced by any action that changes a power state: see [performance](performance.md#the-ping-round)); up to `1m`, `0` or `off` reads the cluster on every call"},
 		{Key: DetailWaitUntilRunning, Setters: AnyLevel, Kind: KindBool, Usually: "offering, host or cluster", Default: "`true`",
 			Meaning: "`create`, `start` and `reboot` return only once the VM runs (failing fast on image, volume and crash-loop errors); `false` returns once KubeVirt has the request"},
 	}

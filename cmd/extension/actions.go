@@ -17,6 +17,8 @@ type call struct {
 	conn    translate.Connection
 	kube    *kube.Scope
 	log     *slog.Logger
+	// power is the host's shared listing of power states; nil where none is kept.
+	power *powerCache
 	// rollback is the time reserved after the deadline for undoing a failed create.
 	rollback time.Duration
 }
@@ -30,6 +32,15 @@ func dispatch(ctx context.Context, name string, p *translate.Payload, log *slog.
 	}
 	if act.alone != nil {
 		return act.alone(ctx, p, log)
+	}
+	if act.cached != nil {
+		if answer, ok := act.cached(p, log); ok {
+			return answer, nil
+		}
+	}
+	if act.changesPower {
+		invalidatePowerStates(p, log)
+		defer invalidatePowerStates(p, log) // before the answer: CloudStack's next status sees the change
 	}
 	c, err := connect(act, p, log, rollback)
 	if err != nil {
@@ -74,7 +85,13 @@ func connect(act action, p *translate.Payload, log *slog.Logger, rollback time.D
 		scope.TrustHeartbeat(lease, clock)
 	}
 	log = log.With("namespace", conn.Namespace, "server", cfg.Host)
-	return &call{payload: p, conn: conn, kube: scope, log: log, rollback: rollback}, nil
+	out := &call{payload: p, conn: conn, kube: scope, log: log, rollback: rollback}
+	if act.cached != nil {
+		if out.power, err = openPowerCache(p); err != nil {
+			log.Warn("power-state listing not used", "error", err)
+		}
+	}
+	return out, nil
 }
 
 // desired resolves the details and builds the Instance's VirtualMachine; nothing is created when it fails. An
@@ -198,6 +215,11 @@ func status(ctx context.Context, c *call) (any, error) {
 	id, err := c.identity()
 	if err != nil {
 		return nil, err
+	}
+	if c.power != nil && c.power.ttl > 0 {
+		if state, ok := c.listPowerStates(ctx, c.power, id); ok {
+			return powerAnswer{Status: "success", PowerState: state}, nil
+		}
 	}
 	state, source, err := c.kube.Lifecycle().PowerState(ctx, id)
 	if err != nil {

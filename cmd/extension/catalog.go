@@ -46,6 +46,10 @@ type action struct {
 	VirtAPI bool `json:"virtapi"`
 	// heartbeat: the action reads power states, which a fresh reconciler heartbeat lets it read cheaply.
 	heartbeat bool
+	// cached answers from the host's shared listing of power states, before any connection; ok false: run.
+	cached func(*translate.Payload, *slog.Logger) (answer any, ok bool)
+	// changesPower: the action may change a power state, so it makes the host's listing stale (powercache.go).
+	changesPower bool
 	// Exactly one of run and alone is set. alone acts on the payload by itself, before any connection is
 	// made, so that check can report a connection that does not work instead of failing on it.
 	run   func(context.Context, *call) (any, error)
@@ -58,12 +62,12 @@ func catalog() []action {
 	allRoles := []string{"Admin", "ResourceAdmin", "DomainAdmin", "User"}
 	return []action{
 		{Name: "prepare", Kind: lifecycle, run: prepare},
-		{Name: "create", Kind: lifecycle, run: create},
-		{Name: "start", Kind: lifecycle, run: start},
-		{Name: "stop", Kind: lifecycle, run: stop},
-		{Name: "reboot", Kind: lifecycle, VirtAPI: true, run: reboot},
-		{Name: "delete", Kind: lifecycle, run: deleteInstance},
-		{Name: "status", Kind: lifecycle, heartbeat: true, run: status},
+		{Name: "create", Kind: lifecycle, changesPower: true, run: create},
+		{Name: "start", Kind: lifecycle, changesPower: true, run: start},
+		{Name: "stop", Kind: lifecycle, changesPower: true, run: stop},
+		{Name: "reboot", Kind: lifecycle, VirtAPI: true, changesPower: true, run: reboot},
+		{Name: "delete", Kind: lifecycle, changesPower: true, run: deleteInstance},
+		{Name: "status", Kind: lifecycle, heartbeat: true, cached: cachedStatus, run: status},
 		{Name: "statuses", Kind: lifecycle, heartbeat: true, run: statuses},
 		{Name: "getconsole", Kind: lifecycle, run: getconsole}, // CloudStack 4.22: see console.go
 		// check answers success whatever it finds as a custom action, so that CloudStack's UI draws its table (a
@@ -82,18 +86,18 @@ func catalog() []action {
 			run:         onInstance(translate.Params.CreateSnapshotParams, createSnapshot)},
 		{Name: "RestoreSnapshot", Kind: custom, FoldCase: true, Timeout: 300, Roles: allRoles,
 			Params:      []param{{"snap_name", "STRING", true}},
-			Description: "Restore the stopped Instance to a snapshot",
-			run:         onInstance(translate.Params.SnapshotNameParams, restoreSnapshot)},
+			Description: "Restore the stopped Instance to a snapshot", changesPower: true,
+			run: onInstance(translate.Params.SnapshotNameParams, restoreSnapshot)},
 		{Name: "DeleteSnapshot", Kind: custom, FoldCase: true, Timeout: 120, Roles: allRoles,
 			Params:      []param{{"snap_name", "STRING", true}},
 			Description: "Delete one of the Instance's snapshots",
 			run:         onInstance(translate.Params.SnapshotNameParams, deleteSnapshot)},
 		{Name: "Pause", Kind: custom, FoldCase: true, Timeout: 60, Roles: allRoles, VirtAPI: true,
-			Description: "Pause the Instance's guest (its vCPUs stop; memory is kept)",
-			run:         onInstance(noParams, pauseInstance)},
+			Description: "Pause the Instance's guest (its vCPUs stop; memory is kept)", changesPower: true,
+			run: onInstance(noParams, pauseInstance)},
 		{Name: "Resume", Kind: custom, FoldCase: true, Timeout: 60, Roles: allRoles, VirtAPI: true,
-			Description: "Resume the Instance's paused guest",
-			run:         onInstance(noParams, resumeInstance)},
+			Description: "Resume the Instance's paused guest", changesPower: true,
+			run: onInstance(noParams, resumeInstance)},
 		{Name: "Migrate", Kind: custom, FoldCase: true, Timeout: 900, Roles: []string{"Admin"},
 			Params:      []param{{"target_node", "STRING", false}},
 			Description: "Live-migrate the Instance to another Kubernetes node",

@@ -17,6 +17,7 @@ type impl struct {
 // The implementations, by role.
 type impls struct {
 	extension, floor, script impl
+	baseline                 impl // the extension before the shared listing; exe "" when not built
 }
 
 func buildImpls(work, kubectl string) (impls, error) {

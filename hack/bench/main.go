@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,10 +22,13 @@ import (
 )
 
 type options struct {
-	runs   int
-	sizes  []int
-	out    string
-	kubect string
+	hold     bool
+	baseline string
+	svg      string
+	runs     int
+	sizes    []int
+	out      string
+	kubect   string
 }
 
 func main() {
@@ -40,6 +44,9 @@ func run() error {
 	flag.IntVar(&o.runs, "runs", 20, "runs of each case and implementation (statuses at 10,000 VMs: a quarter, at least 5)")
 	flag.StringVar(&sizes, "sizes", "100,1000,10000", "namespace sizes for statuses")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
+	flag.StringVar(&o.svg, "svg", "", "draw time against VM count into this SVG file")
+	flag.StringVar(&o.baseline, "baseline", baselineRevision, "git revision of the extension the ping round is compared with (\"\" for none)")
+	flag.BoolVar(&o.hold, "hold", false, "load the API server, print where its kubeconfig and payloads are, and wait for an interrupt: for profiling by hand")
 	flag.StringVar(&o.kubect, "kubectl", "", "kubectl for the script reference (default: $KUBEBUILDER_ASSETS/kubectl)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -72,15 +79,22 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if impls.baseline.exe, err = buildBaseline(work, o.baseline); err != nil {
+		return err
+	}
+	impls.baseline.name = "before (" + o.baseline + ")"
 	step("starting envtest")
 	env, err := testenv.Start(ctx, testenv.Options{})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
-	b := &bench{env: env, work: work, impls: impls, runs: o.runs}
+	b := &bench{env: env, work: work, impls: impls, runs: o.runs, home: filepath.Join(work, "home")}
 	if err := b.setUp(ctx, o.sizes); err != nil {
 		return err
+	}
+	if o.hold {
+		return b.hold(ctx, o.sizes)
 	}
 	// Loading thousands of objects leaves the API server and etcd busy for a while (compaction, caches);
 	// the first case would pay for it.
@@ -92,9 +106,39 @@ func run() error {
 	}
 	text := report.markdown()
 	fmt.Print(text)
+	if o.svg != "" {
+		if err := os.WriteFile(o.svg, []byte(report.svg()), 0o644); err != nil {
+			return err
+		}
+	}
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(text), 0o644)
 	}
+	return nil
+}
+
+// hold keeps the loaded API server, and a fresh heartbeat, until an interrupt, and says how to run the
+// extension against it.
+func (b *bench) hold(ctx context.Context, sizes []int) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	if err := b.heartbeat(ctx); err != nil {
+		return err
+	}
+	for _, n := range sizes {
+		ns := sizeNamespace(n)
+		status, err := b.writePayload(fmt.Sprintf("hold-status-%d", n), b.host(ns, "").Payload("status", instance(ns, 0)))
+		if err != nil {
+			return err
+		}
+		statuses, err := b.writePayload(fmt.Sprintf("hold-statuses-%d", n), b.host(ns, "").StatusesPayload())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d VMs in %s:\n  %s status %s 60\n  %s statuses %s 60\n", n, ns, b.impls.extension.exe, status, b.impls.extension.exe, statuses)
+	}
+	fmt.Printf("kubeconfig: %s\nholding until interrupted\n", b.kubeconfig)
+	<-ctx.Done()
 	return nil
 }
 

@@ -28,7 +28,7 @@ type sample struct {
 // exec runs impl once as CloudStack would and fails on anything but exit 0.
 func (b *bench) exec(ctx context.Context, im impl, action, payload string, env ...string) (sample, error) {
 	cmd := exec.CommandContext(ctx, im.exe, action, payload, "60")
-	cmd.Env = append(append(os.Environ(), im.env...), env...)
+	cmd.Env = append(append(append(os.Environ(), "HOME="+b.home), im.env...), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -77,6 +77,12 @@ func (b *bench) measure(ctx context.Context, sizes []int) (*report, error) {
 	}
 	statusNS := sizeNamespace(sizes[len(sizes)/2])
 	if err := b.statusCase(ctx, r, statusNS); err != nil {
+		return nil, err
+	}
+	if err := b.pingRoundCase(ctx, r, sizes); err != nil {
+		return nil, err
+	}
+	if err := b.coldStartCase(ctx, r, statusNS); err != nil {
 		return nil, err
 	}
 	for _, n := range sizes {

@@ -14,6 +14,7 @@ type report struct {
 	runs    int
 	order   []key
 	samples map[key]map[string][]sample
+	rounds  []roundResult
 }
 
 type key struct {
@@ -90,7 +91,7 @@ func (r *report) markdown() string {
 	b.WriteString("| action | VMs | extension, labels | extension, objects | floor | kubectl+jq | extension ÷ floor | kubectl ÷ extension | answer bytes | peak RSS, extension / floor |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, k := range r.order {
-		if k.action == "start-up" {
+		if k.action == "start-up" || k.action == "ping call" || k.action == "cold start" {
 			continue
 		}
 		m := r.samples[k]
@@ -112,7 +113,53 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\nStart-up, exec to the first connection to the API server: extension %s ms, floor %s ms.\n",
 			summarize(m["extension"]).cell(), summarize(m["floor"]).cell())
 	}
+	r.pingRounds(&b)
+	if m, ok := r.samples[key{"cold start", 0}]; ok {
+		fmt.Fprintf(&b, "\nCold start, the first call after the page cache is dropped (5 each): process start (`version`) %s ms, `status` from the listing %s ms.\n",
+			summarize(m["process start (version)"]).cell(), summarize(m["status, from the listing"]).cell())
+	}
 	return b.String()
+}
+
+// pingRounds writes the ping rounds: one status process per Instance, in sequence. Where fewer calls than VMs
+// were made, the round is their mean times the VMs (≈).
+func (r *report) pingRounds(b *strings.Builder) {
+	if len(r.rounds) == 0 {
+		return
+	}
+	b.WriteString("\nPing round: one `status` process per Instance, in sequence, each for another Instance (4.21 and 4.22.0). Per call: median (10th–90th percentile) in ms; the round in seconds, ≈ where extrapolated from the calls made.\n\n")
+	b.WriteString("| VMs | implementation | calls made | per call | round |\n| --- | --- | --- | --- | --- |\n")
+	for _, rr := range r.rounds {
+		st := summarize(r.samples[key{"ping call", rr.n}][rr.name])
+		approx := ""
+		if rr.calls < rr.n {
+			approx = "≈ "
+		}
+		fmt.Fprintf(b, "| %d | %s | %d | %s | %s%.2f s |\n", rr.n, rr.name, rr.calls, st.cell(), approx, rr.estimate().Seconds())
+	}
+	b.WriteString("\n")
+	for _, n := range r.roundSizes() {
+		m := r.samples[key{"ping call", n}]
+		ext, start := summarize(m["extension"]), summarize(m["process start (version)"])
+		line := fmt.Sprintf("At %d VMs: a call costs %s the process start (median; %s at the 90th percentile)", n, ratio(ext, start),
+			ratio(stats{median: ext.p90, ok: ext.ok}, stats{median: start.p90, ok: start.ok}))
+		for name, ss := range m {
+			if strings.HasPrefix(name, "before (") {
+				line += fmt.Sprintf("; the round is %s faster than %s", ratio(summarize(ss), ext), strings.TrimSuffix(strings.TrimPrefix(name, "before ("), ")"))
+			}
+		}
+		b.WriteString(line + ".\n")
+	}
+}
+
+func (r *report) roundSizes() []int {
+	var sizes []int
+	for _, rr := range r.rounds {
+		if !slices.Contains(sizes, rr.n) {
+			sizes = append(sizes, rr.n)
+		}
+	}
+	return sizes
 }
 
 // machine describes where the figures were taken.

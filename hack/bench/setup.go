@@ -28,6 +28,7 @@ type bench struct {
 	impls      impls
 	runs       int
 	kubeconfig string
+	home       string // the management server user's home, where the extension keeps its listings
 }
 
 const opsNamespace = "bench-ops"

@@ -9,6 +9,7 @@
 //     how it runs the executable and how it reads the answers.
 //   - cmksim (a command): cmk and CloudStack's API layer, for hack/register.sh.
 //   - fixture: what an operator prepares once per CloudStack host.
+//   - fullfs: a small file system that fills up, for what a full disk does to the extension's files.
 //
 // Who may import them: tests, cmd/demo and hack/bench, which run the extension against these stand-ins. The
 // product's binaries (cmd/extension, cmd/reconciler, cmd/console) and the packages they are built from (kube,

@@ -20,7 +20,8 @@ import (
 )
 
 // The simulator serves these namespaces; each test takes its own so tests never see each other's VMs.
-var servedNamespaces = []string{"e2e-lifecycle", "e2e-variants", "e2e-retry", "e2e-gone", "e2e-bad", "e2e-pull", "e2e-scope", "e2e-other", "e2e-labels", "cloudstack-host-1", "e2e-concurrency", "e2e-bad-raw", "e2e-virtapi", "e2e-console"}
+var servedNamespaces = []string{"e2e-lifecycle", "e2e-variants", "e2e-retry", "e2e-gone", "e2e-bad", "e2e-pull", "e2e-scope", "e2e-other", "e2e-labels", "cloudstack-host-1", "e2e-concurrency", "e2e-bad-raw", "e2e-virtapi", "e2e-console",
+	"e2e-listing", "e2e-listing-age", "e2e-listing-host1", "e2e-listing-host2", "e2e-listing-ms", "e2e-listing-full"}
 
 // badImage is a containerDisk image the simulator never pulls.
 const badImage = "registry.invalid/missing:latest"
@@ -64,7 +65,13 @@ func vmName(in cloudstacksim.Instance) string {
 // call runs one action as CloudStack would, with the payload CloudStack writes for it.
 func call(t *testing.T, h cloudstacksim.Host, action string, in cloudstacksim.Instance) cloudstacksim.Result {
 	t.Helper()
-	res, err := provisioner().Run(t.Context(), action, h.Payload(action, in), callTimeout)
+	return callOn(t, provisioner(), h, action, in)
+}
+
+// callOn runs one action on the management server p.
+func callOn(t *testing.T, p *cloudstacksim.Provisioner, h cloudstacksim.Host, action string, in cloudstacksim.Instance) cloudstacksim.Result {
+	t.Helper()
+	res, err := p.Run(t.Context(), action, h.Payload(action, in), callTimeout)
 	require.NoError(t, err)
 	t.Logf("%s %s -> exit %d in %s: %s", action, in.Name, res.ExitCode, res.Elapsed.Round(1e6), res.Output)
 	return res

@@ -34,6 +34,7 @@ type suite struct {
 	client     client.Client
 	extension  string
 	payloads   string
+	home       string             // the management server user's home, where the extension keeps its cache
 	sim        *kubevirtsim.Sim   // nil on a real cluster
 	env        *testenv.Env       // nil on a real cluster
 	reconciler string             // the reconciler binary
@@ -72,6 +73,7 @@ func setUp() error {
 	}
 	cleanups = append(cleanups, func() { os.RemoveAll(work) })
 	s.payloads = filepath.Join(work, "payloads")
+	s.home = filepath.Join(work, "management")
 	if s.extension, err = build(work, "extension"); err != nil {
 		return err
 	}
@@ -149,7 +151,7 @@ func repoRoot() string {
 
 // provisioner is CloudStack's side of one host.
 func provisioner() *cloudstacksim.Provisioner {
-	return &cloudstacksim.Provisioner{Executable: s.extension, PayloadDir: s.payloads}
+	return &cloudstacksim.Provisioner{Executable: s.extension, PayloadDir: s.payloads, Home: s.home}
 }
 
 // callTimeout is what the tests pass as CloudStack's wait; the real default is 1800 s.

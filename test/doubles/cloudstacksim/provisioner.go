@@ -25,6 +25,11 @@ type Provisioner struct {
 	Executable string
 	// PayloadDir is where payload files are written (CloudStack: /var/lib/cloudstack/management/extensions/<name>).
 	PayloadDir string
+	// Home is the management server user's home directory, where the extension keeps its cache: the cloud user's
+	// is /var/lib/cloudstack/management (debian/cloudstack-management.postinst, apache/cloudstack @a9b1d1d7).
+	// The process otherwise inherits the management server's environment: executeExternalCommand never touches
+	// ProcessBuilder's environment(). Empty: the test's own environment.
+	Home string
 }
 
 // Result is what CloudStack learns from one call.
@@ -65,13 +70,28 @@ func (p *Provisioner) Run(ctx context.Context, action string, payload any, timeo
 		return Result{}, err
 	}
 	secs := int(timeout / time.Second)
-	res, err := runMerged(ctx, exe, []string{action, file, strconv.Itoa(secs)}, time.Duration(secs)*time.Second)
+	res, err := runMerged(ctx, exe, []string{action, file, strconv.Itoa(secs)}, p.environment(), time.Duration(secs)*time.Second)
 	res.Action = action
 	// CloudStack deletes the payload only after a successful status (TRIVIAL_ACTIONS).
 	if err == nil && action == "status" && res.Succeeded() {
 		_ = os.Remove(file)
 	}
 	return res, err
+}
+
+// environment is the process's environment: the test's, with HOME set to Home and no XDG_CACHE_HOME (systemd
+// sets none for the management server), or nil for the test's own.
+func (p *Provisioner) environment() []string {
+	if p.Home == "" {
+		return nil
+	}
+	env := []string{"HOME=" + p.Home}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CACHE_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // writePayload writes <uuid>.json with CREATE_NEW, one line, Gson's escaping.
@@ -109,13 +129,14 @@ func GsonJSON(v any) ([]byte, error) {
 // runMerged runs the command with one pipe as both stdout and stderr (redirectErrorStream(true)), waits for
 // exit or kills at the timeout, and then drains what the pipe holds, as Java's Process does on exit: output
 // written by a straggling child after that is lost, as it is for CloudStack.
-func runMerged(ctx context.Context, exe string, args []string, timeout time.Duration) (Result, error) {
+func runMerged(ctx context.Context, exe string, args, env []string, timeout time.Duration) (Result, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return Result{}, err
 	}
 	defer r.Close()
 	cmd := exec.Command(exe, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = w, w
 	// CloudStack never writes or closes the child's stdin: an extension that reads it hangs until killed.
 	stdinR, stdinW, err := os.Pipe()

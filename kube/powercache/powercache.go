@@ -1,0 +1,300 @@
+// Package powercache shares one listing of a CloudStack host's power states among the extension processes of a
+// ping round.
+//
+// Before 4.22.1, CloudStack asks for power states with one `status` process per Instance, one after another. Each
+// would otherwise open its own TLS connection and make its own requests; with a listing here, the first process
+// of a round lists the namespace once and the others read one local file. The listing is kept in the management
+// server's cache directory, in a directory per host, and is trusted only while all of these hold:
+//
+//   - its epoch is the host's current epoch: every action that changes a power state writes a new epoch when it
+//     begins and when it ends, and a listing carries the epoch its writer read before it listed;
+//   - the local clock is between the time its listing began and its expiry, which is never later than the
+//     reconciler's heartbeat vouched for the labels it was read from;
+//   - the directory and files are the extension's user's alone.
+//
+// docs/performance.md gives the argument; powercache_test.go and test/e2e test its edges.
+package powercache
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Entry is one managed VirtualMachine in a listing. State is "" when the listing could not tell it (a label
+// that is not current): that Instance's status reads its VM instead.
+type Entry struct {
+	Name  string // the VirtualMachine's name
+	UUID  string // its instance-uuid label
+	State string // the power state CloudStack is told
+}
+
+// Listing is a host's power states as one round of reads found them.
+type Listing struct {
+	Epoch   string    // the host's epoch, read before the reads began
+	Taken   time.Time // local clock, before the reads began
+	Until   time.Time // local clock: the listing is not trusted from then on
+	Entries []Entry
+}
+
+// Dir is one host's directory.
+type Dir struct {
+	path string
+	now  func() time.Time
+	// betweenReads runs after Lookup read the listing and before it reads the epoch: tests put an action there.
+	betweenReads func()
+}
+
+const (
+	listingFile = "listing"
+	epochFile   = "epoch"
+	header      = "cloudstack-kubevirt power listing v1"
+	// maxListing bounds what a reader loads: about 100 bytes a VM, so far above a host's VMs.
+	maxListing = 64 << 20
+	// clockTolerance: a listing taken more than this in the local clock's future means the clock went back.
+	clockTolerance = time.Second
+)
+
+// Key names a host's directory from what decides what its listing holds (kubeconfig path, context, namespace,
+// heartbeat Lease): two hosts share a listing only if they read the same VMs the same way.
+func Key(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// DefaultRoot is the per-user cache directory of the management server's user ($XDG_CACHE_HOME or ~/.cache).
+func DefaultRoot() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory for the power-state listing: %w", err)
+	}
+	return filepath.Join(base, "cloudstack-kubevirt", "power"), nil
+}
+
+// Open returns the directory of the host key under root, creating both (mode 0700) if needed. It refuses a
+// directory that is a symbolic link, is not the current user's or that others may enter: a listing placed there
+// by someone else would be believed.
+func Open(root, key string) (*Dir, error) {
+	dir := &Dir{path: filepath.Join(root, key), now: time.Now}
+	// Every status call opens it: two system calls when both exist. The root's parents are the user's own
+	// (~/.cache), and a directory no one else may write cannot have its entries replaced by anyone else.
+	if privateDir(root) && privateDir(dir.path) {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the cache directory %s: %w", filepath.Dir(root), err)
+	}
+	for _, dir := range []string{root, filepath.Join(root, key)} {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("creating the cache directory %s: %w", dir, err)
+		}
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("reading the cache directory %s: %w", dir, err)
+		}
+		if err := private(fi, true); err != nil {
+			return nil, fmt.Errorf("cache directory %s %w", dir, err)
+		}
+	}
+	return dir, nil
+}
+
+func privateDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && private(fi, true) == nil
+}
+
+// private checks that fi is a directory (or a regular file) of the current user that no one else may read,
+// write or enter.
+func private(fi fs.FileInfo, dir bool) error {
+	switch {
+	case dir && !fi.IsDir():
+		return errors.New("is not a directory (a symbolic link is refused)")
+	case !dir && !fi.Mode().IsRegular():
+		return errors.New("is not a regular file")
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("is open to other users (mode %v): chmod go= it", fi.Mode().Perm())
+	}
+	return mine(fi)
+}
+
+// Epoch returns the host's current epoch, writing a first one if there is none.
+func (d *Dir) Epoch() (string, error) {
+	epoch, err := d.read(epochFile, 64)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := d.writeEpoch(); err != nil {
+			return "", err
+		}
+		epoch, err = d.read(epochFile, 64)
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(epoch)), nil
+}
+
+// Invalidate writes a new epoch, so that no listing written before is trusted again. When the new epoch cannot
+// be written (a full disk), it removes the epoch and the listing instead: a host without an epoch has no listing
+// anyone trusts.
+func (d *Dir) Invalidate() error {
+	err := d.writeEpoch()
+	if err == nil {
+		return nil
+	}
+	errEpoch := os.Remove(filepath.Join(d.path, epochFile))
+	errListing := os.Remove(filepath.Join(d.path, listingFile))
+	if (errEpoch == nil || errors.Is(errEpoch, fs.ErrNotExist)) && (errListing == nil || errors.Is(errListing, fs.ErrNotExist)) {
+		return nil
+	}
+	return fmt.Errorf("invalidating the power-state listing in %s: %w", d.path, errors.Join(err, errEpoch, errListing))
+}
+
+// writeEpoch writes a new random epoch.
+func (d *Dir) writeEpoch() error {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return d.write(epochFile, []byte(hex.EncodeToString(b[:])+"\n"))
+}
+
+// Store writes l as the host's listing, atomically: a reader sees the old listing or the new one, whole.
+func (d *Dir) Store(l Listing) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\n%s %d %d\n", header, l.Epoch, l.Taken.UnixNano(), l.Until.UnixNano())
+	for _, e := range l.Entries {
+		if !field(e.Name) || !field(e.UUID) || (e.State != "" && !field(e.State)) {
+			continue // never a managed VM's: names and label values have no spaces, but a listing must parse
+		}
+		state := e.State
+		if state == "" {
+			state = "-"
+		}
+		fmt.Fprintf(&b, "%s %s %s\n", e.Name, e.UUID, state)
+	}
+	return d.write(listingFile, b.Bytes())
+}
+
+// Lookup returns the entry of the VirtualMachine name from the host's listing. ok is false when there is no
+// listing the rules above let it trust, or it does not hold name: the caller then reads the cluster. The epoch
+// is read after the listing, so an action that ended before Lookup returns is always seen.
+func (d *Dir) Lookup(name string) (e Entry, ok bool, err error) {
+	data, err := d.read(listingFile, maxListing)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	head, body, valid := parseHead(data, d.now())
+	if !valid {
+		return Entry{}, false, nil
+	}
+	if d.betweenReads != nil {
+		d.betweenReads()
+	}
+	epoch, err := d.read(epochFile, 64)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Entry{}, false, nil
+	}
+	if err != nil || strings.TrimSpace(string(epoch)) != head {
+		return Entry{}, false, err
+	}
+	return find(body, name)
+}
+
+// parseHead reads the listing's header and says whether its times hold at now; it returns the listing's epoch
+// and the lines after the header.
+func parseHead(data []byte, now time.Time) (epoch string, body []byte, valid bool) {
+	first, rest, _ := bytes.Cut(data, []byte("\n"))
+	second, body, _ := bytes.Cut(rest, []byte("\n"))
+	fields := strings.Fields(string(second))
+	if string(first) != header || len(fields) != 3 || fields[0] == "" {
+		return "", nil, false
+	}
+	taken, err1 := strconv.ParseInt(fields[1], 10, 64)
+	until, err2 := strconv.ParseInt(fields[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", nil, false
+	}
+	if now.Before(time.Unix(0, taken).Add(-clockTolerance)) || !now.Before(time.Unix(0, until)) {
+		return "", nil, false
+	}
+	return fields[0], body, true
+}
+
+// find returns the line of name.
+func find(body []byte, name string) (Entry, bool, error) {
+	key := []byte(name + " ")
+	for line := range bytes.Lines(body) {
+		if !bytes.HasPrefix(line, key) {
+			continue
+		}
+		f := strings.Fields(string(line))
+		if len(f) != 3 {
+			return Entry{}, false, nil
+		}
+		state := f[2]
+		if state == "-" {
+			state = ""
+		}
+		return Entry{Name: f[0], UUID: f[1], State: state}, true, nil
+	}
+	return Entry{}, false, nil
+}
+
+func field(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\r\n") }
+
+// read returns the file's content, refusing a symbolic link, a file that is not the user's alone, and more than
+// limit bytes.
+func (d *Dir) read(name string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(filepath.Join(d.path, name), os.O_RDONLY|openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := private(fi, false); err != nil {
+		return nil, fmt.Errorf("%s %w", f.Name(), err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", f.Name(), limit)
+	}
+	return data, err
+}
+
+// write replaces the file atomically: a temporary file of mode 0600 in the same directory, renamed over it.
+func (d *Dir) write(name string, data []byte) error {
+	tmp, err := os.CreateTemp(d.path, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(d.path, name))
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", filepath.Join(d.path, name), err)
+	}
+	return nil
+}
