@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
@@ -30,6 +31,7 @@ import (
 // suite is what every test shares.
 type suite struct {
 	client     client.Client
+	admin      *rest.Config // envtest's admin
 	kubeconfig string
 	extension  string // cmd/extension, built
 	converter  string // test/upstream/cmd/kubevirt-domain, built
@@ -116,7 +118,7 @@ func setUp() (cleanup func(), err error) {
 		return cleanup, err
 	}
 	cleanups = append(cleanups, func() { _ = env.Stop() })
-	s.client = env.Client
+	s.client, s.admin = env.Client, env.Config
 	s.kubeconfig = filepath.Join(s.work, "kubeconfig")
 	if err := env.WriteKubeconfig(s.kubeconfig); err != nil {
 		return cleanup, err
