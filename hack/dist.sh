@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release: static binaries (CGO off) of the extension for linux/amd64 and linux/arm64, the version
+# Builds the release: static binaries (CGO off) of the extension and its launcher for linux/amd64 and linux/arm64, the version
 # and commit stamped in, each in a tarball with the install script, and SHA256SUMS beside them.
 #   hack/dist.sh                  # into dist/
 #   VERSION=v0.2.0 DIST_DIR=/tmp/out hack/dist.sh
@@ -20,13 +20,16 @@ for arch in $ARCHES; do
   name="cloudstack-kubevirt-$VERSION-linux-$arch"
   mkdir -p "$work/$name"
   echo "dist: building $name" >&2
+  # What CloudStack runs is the launcher (cmd/launcher), which hands all but a ping's status to the extension.
   CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath \
     -ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT" \
-    -o "$work/$name/kubevirt-extension" ./cmd/extension
+    -o "$work/$name/kubevirt-extension-core" ./cmd/extension
+  CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -ldflags "-s -w" \
+    -o "$work/$name/kubevirt-extension" ./cmd/launcher
   cp hack/install.sh "$work/$name/install.sh"
   cp README.md "$work/$name/README.md"
   # The README's links (and --help's pointer to docs/configuration.md) lead into docs/.
-  mkdir -p "$work/$name/docs" && cp docs/*.md docs/*.png "$work/$name/docs/"
+  mkdir -p "$work/$name/docs" && cp docs/*.md docs/*.png docs/*.svg "$work/$name/docs/"
   # Reproducible archives: fixed owner, order and times.
   tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -czf "$DIST_DIR/$name.tar.gz" "$name"
 done

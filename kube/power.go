@@ -163,11 +163,12 @@ func (in Lifecycle) PowerListing(ctx context.Context) (entries []powercache.Entr
 		return nil, 0, nil
 	}
 	err = in.eachMetadata(ctx, func(meta *metav1.PartialObjectMetadata) {
-		if meta.Labels[translate.LabelInstanceName] == "" {
+		name := meta.Labels[translate.LabelInstanceName]
+		if name == "" {
 			return
 		}
 		state, _ := labelledState(meta)
-		entries = append(entries, powercache.Entry{Name: meta.Name, UUID: meta.Labels[translate.LabelInstanceUUID], State: string(state)})
+		entries = append(entries, powercache.Entry{Instance: name, UUID: meta.Labels[translate.LabelInstanceUUID], State: string(state)})
 	})
 	if err != nil {
 		return nil, 0, err

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/cmd/internal/logfile"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
@@ -156,7 +157,7 @@ func readPayload(path string) (*translate.Payload, error) {
 // logger writes diagnostics to path. An unwritable log file is never fatal: the answer matters more.
 func logger(path string) *slog.Logger {
 	var w io.Writer = io.Discard
-	if f, err := openLogFile(path); err == nil { // a symbolic link or a FIFO is refused, see openLogFile
+	if f, err := logfile.Open(path); err == nil { // a symbolic link or a FIFO is refused, see logfile.Open
 		w = f // closed by the process's exit: every call is a new process
 	}
 	return slog.New(slog.NewTextHandler(w, nil)).With("pid", os.Getpid())

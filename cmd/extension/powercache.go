@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,61 +12,64 @@ import (
 
 // powerCache is the host's shared listing of power states (kube/powercache) and how long a listing is trusted.
 type powerCache struct {
-	dir *powercache.Dir
-	ttl time.Duration
+	dir     *powercache.Dir
+	ttl     time.Duration
+	logFile string
 }
 
-// openPowerCache opens the listing directory of the payload's host. It is nil, with no error, where no listing
-// can be trusted: no reconciler heartbeat to vouch for the labels.
+// statusRequest is what the listing needs of the payload: the same reading powercache.ParseStatusRequest makes
+// in cmd/launcher.
+func statusRequest(p *translate.Payload) powercache.StatusRequest {
+	d := p.ExternalDetails
+	return powercache.StatusRequest{Instance: p.InstanceName(), UUID: p.InstanceUUID(),
+		Details: [3]map[string]string{d.Host, d.ResourceMap, d.Extension}}
+}
+
+// openPowerCache opens the listing directory of the payload's host for writing a listing. It is nil, with no
+// error, where no listing may be written: no reconciler heartbeat to vouch for the labels, or status_cache off.
 func openPowerCache(p *translate.Payload) (*powerCache, error) {
 	d := p.Details()
-	conn, err := d.Connection()
-	if err != nil {
+	if _, err := d.Connection(); err != nil {
 		return nil, err
 	}
-	lease, trustLabels, err := d.ReconcilerLease()
-	if err != nil || !trustLabels {
+	if _, trustLabels, err := d.ReconcilerLease(); err != nil || !trustLabels {
 		return nil, err
 	}
 	ttl, err := d.StatusCache()
+	if err != nil || ttl == 0 {
+		return nil, err
+	}
+	dir, err := openHostDir(p)
 	if err != nil {
 		return nil, err
 	}
+	return &powerCache{dir: dir, ttl: ttl, logFile: d.LogFile()}, nil
+}
+
+func openHostDir(p *translate.Payload) (*powercache.Dir, error) {
 	root, err := powercache.DefaultRoot()
 	if err != nil {
 		return nil, err
 	}
-	key := powercache.Key(conn.Kubeconfig, conn.Context, conn.Namespace, fmt.Sprint(conn.InsecureTLS), lease.Namespace, lease.Name)
-	dir, err := powercache.Open(root, key)
-	if err != nil {
-		return nil, err
-	}
-	return &powerCache{dir: dir, ttl: ttl}, nil
+	return powercache.Open(root, statusRequest(p).HostKey())
 }
 
 // cachedStatus answers status from the host's listing, before any connection is made; ok is false when the
-// cluster must be read.
+// cluster must be read. cmd/launcher answers the same way before this binary is even started.
 func cachedStatus(p *translate.Payload, log *slog.Logger) (answer any, ok bool) {
-	pc, err := openPowerCache(p)
-	if err != nil {
-		log.Warn("power-state listing not used", "error", err)
-	}
-	if pc == nil || pc.ttl == 0 {
-		return nil, false
-	}
-	name, err := translate.VMName(p.InstanceName())
+	root, err := powercache.DefaultRoot()
 	if err != nil {
 		return nil, false
 	}
-	e, hit, err := pc.dir.Lookup(name)
+	a, ok, err := powercache.AnswerStatus(root, statusRequest(p))
 	if err != nil {
 		log.Warn("power-state listing not used", "error", err)
 	}
-	if !hit || e.State == "" || e.UUID != p.InstanceUUID() {
-		return nil, false // not in it, not told, or another Instance's VM: reading the VM decides
+	if !ok {
+		return nil, false
 	}
-	log.Info("status", "power_state", e.State, "source", kube.FromLabels, "listing", "read")
-	return powerAnswer{Status: "success", PowerState: e.State}, true
+	log.Info("status", "power_state", a.State, "source", kube.FromLabels, "listing", "read")
+	return powerAnswer{Status: "success", PowerState: a.State}, true
 }
 
 // listPowerStates reads the namespace's power states for the round's other status calls, stores them, and
@@ -88,13 +90,14 @@ func (c *call) listPowerStates(ctx context.Context, pc *powerCache, id kube.Iden
 		}
 		return "", false
 	}
-	l := powercache.Listing{Epoch: epoch, Taken: taken, Until: taken.Add(min(pc.ttl, fresh)), Entries: entries}
+	l := powercache.Listing{Epoch: epoch, Taken: taken, Until: taken.Add(min(pc.ttl, fresh)), LogFile: pc.logFile, Entries: entries}
 	if err := pc.dir.Store(l); err != nil {
 		c.log.Warn("power-state listing not written", "error", err)
 		stored = "unwritten"
 	}
+	name := c.payload.InstanceName()
 	for _, e := range entries {
-		if e.Name == id.Name && e.UUID == id.UUID && e.State != "" {
+		if e.Instance == name && e.UUID == id.UUID && e.State != "" {
 			c.log.Info("status", "power_state", e.State, "source", kube.FromLabels, "listing", stored)
 			return translate.PowerState(e.State), true
 		}
@@ -103,12 +106,15 @@ func (c *call) listPowerStates(ctx context.Context, pc *powerCache, id kube.Iden
 }
 
 // invalidatePowerStates makes every listing of the host stale: actions that change a power state call it when
-// they begin and when they end. It runs whatever status_cache says now, as a listing may be left from when it
-// allowed one.
+// they begin and when they end. It runs whatever the details say now, as a listing may be left from before.
 func invalidatePowerStates(p *translate.Payload, log *slog.Logger) {
-	pc, err := openPowerCache(p)
-	if err == nil && pc != nil {
-		err = pc.dir.Invalidate()
+	root, err := powercache.DefaultRoot()
+	if err != nil {
+		return // no cache directory: no listing either
+	}
+	dir, err := powercache.Existing(root, statusRequest(p).HostKey())
+	if err == nil && dir != nil {
+		err = dir.Invalidate()
 	}
 	if err != nil {
 		log.Error("power-state listing not invalidated: status may answer from it until it expires", "error", err)

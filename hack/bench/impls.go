@@ -20,10 +20,13 @@ type impls struct {
 	baseline                 impl // the extension before the shared listing; exe "" when not built
 }
 
+// buildImpls builds the extension as install.sh lays it out (the launcher as kubevirt-extension, which CloudStack
+// runs, and the extension beside it), and the floor.
 func buildImpls(work, kubectl string) (impls, error) {
-	ext := filepath.Join(work, "kubevirt-extension")
+	ext := filepath.Join(work, "extension", "kubevirt-extension")
 	floor := filepath.Join(work, "floor")
-	for pkg, out := range map[string]string{"./cmd/extension": ext, "./hack/floor": floor} {
+	targets := map[string]string{"./cmd/launcher": ext, "./cmd/extension": filepath.Join(work, "extension", "kubevirt-extension-core"), "./hack/floor": floor}
+	for pkg, out := range targets {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {

@@ -97,7 +97,8 @@ func chart(b *strings.Builder, x0, y0, w, h float64, title string, lines []serie
 		fmt.Fprintf(b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n",
 			x0, py(t), x0+w, py(t), x0-6, py(t)+4, seconds(t))
 	}
-	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle">VMs on the host</text>`+"\n", x0+w/2, y0+h+34)
+	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle">VMs on the host (log scale)</text>`+"\n", x0+w/2, y0+h+34)
+	fmt.Fprintf(b, `<text transform="translate(%.0f,%.0f) rotate(-90)" text-anchor="middle">wall time (log scale)</text>`+"\n", x0-44, y0+h/2)
 	for i, l := range lines {
 		var pts []string
 		for _, n := range sortedKeys(l.points) {

@@ -18,7 +18,6 @@ package powercache
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,9 +33,9 @@ import (
 // Entry is one managed VirtualMachine in a listing. State is "" when the listing could not tell it (a label
 // that is not current): that Instance's status reads its VM instead.
 type Entry struct {
-	Name  string // the VirtualMachine's name
-	UUID  string // its instance-uuid label
-	State string // the power state CloudStack is told
+	Instance string // the CloudStack Instance's internal name (the VM's instance-name label)
+	UUID     string // the VM's instance-uuid label
+	State    string // the power state CloudStack is told
 }
 
 // Listing is a host's power states as one round of reads found them.
@@ -44,6 +43,7 @@ type Listing struct {
 	Epoch   string    // the host's epoch, read before the reads began
 	Taken   time.Time // local clock, before the reads began
 	Until   time.Time // local clock: the listing is not trusted from then on
+	LogFile string    // where a status answered from the listing logs, as the log_file detail resolved
 	Entries []Entry
 }
 
@@ -64,17 +64,6 @@ const (
 	// clockTolerance: a listing taken more than this in the local clock's future means the clock went back.
 	clockTolerance = time.Second
 )
-
-// Key names a host's directory from what decides what its listing holds (kubeconfig path, context, namespace,
-// heartbeat Lease): two hosts share a listing only if they read the same VMs the same way.
-func Key(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
 
 // DefaultRoot is the per-user cache directory of the management server's user ($XDG_CACHE_HOME or ~/.cache).
 func DefaultRoot() (string, error) {
@@ -111,6 +100,15 @@ func Open(root, key string) (*Dir, error) {
 		}
 	}
 	return dir, nil
+}
+
+// Existing returns the directory of the host key under root when it exists, and nil when it does not: there is
+// then no listing to make stale.
+func Existing(root, key string) (*Dir, error) {
+	if _, err := os.Lstat(filepath.Join(root, key)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return Open(root, key)
 }
 
 func privateDir(path string) bool {
@@ -173,86 +171,91 @@ func (d *Dir) writeEpoch() error {
 // Store writes l as the host's listing, atomically: a reader sees the old listing or the new one, whole.
 func (d *Dir) Store(l Listing) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n%s %d %d\n", header, l.Epoch, l.Taken.UnixNano(), l.Until.UnixNano())
+	if strings.ContainsAny(l.LogFile, "\r\n") {
+		l.LogFile = ""
+	}
+	fmt.Fprintf(&b, "%s\n%s %d %d\n%s\n", header, l.Epoch, l.Taken.UnixNano(), l.Until.UnixNano(), l.LogFile)
 	for _, e := range l.Entries {
-		if !field(e.Name) || !field(e.UUID) || (e.State != "" && !field(e.State)) {
-			continue // never a managed VM's: names and label values have no spaces, but a listing must parse
+		if !field(e.Instance) || !field(e.UUID) || (e.State != "" && !field(e.State)) {
+			continue // never a managed VM's: label values have no spaces, but a listing must parse
 		}
 		state := e.State
 		if state == "" {
 			state = "-"
 		}
-		fmt.Fprintf(&b, "%s %s %s\n", e.Name, e.UUID, state)
+		fmt.Fprintf(&b, "%s %s %s\n", e.Instance, e.UUID, state)
 	}
 	return d.write(listingFile, b.Bytes())
 }
 
-// Lookup returns the entry of the VirtualMachine name from the host's listing. ok is false when there is no
-// listing the rules above let it trust, or it does not hold name: the caller then reads the cluster. The epoch
-// is read after the listing, so an action that ended before Lookup returns is always seen.
-func (d *Dir) Lookup(name string) (e Entry, ok bool, err error) {
+// Lookup returns the entry of the Instance from the host's listing, and the listing's log file. ok is false when
+// there is no listing the rules above let it trust, or it does not hold the Instance: the caller then reads the
+// cluster. The epoch is read after the listing, so an action that ended before Lookup returns is always seen.
+func (d *Dir) Lookup(instance string) (e Entry, logFile string, ok bool, err error) {
 	data, err := d.read(listingFile, maxListing)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Entry{}, false, nil
+		return Entry{}, "", false, nil
 	}
 	if err != nil {
-		return Entry{}, false, err
+		return Entry{}, "", false, err
 	}
-	head, body, valid := parseHead(data, d.now())
+	head, logFile, body, valid := parseHead(data, d.now())
 	if !valid {
-		return Entry{}, false, nil
+		return Entry{}, "", false, nil
 	}
 	if d.betweenReads != nil {
 		d.betweenReads()
 	}
 	epoch, err := d.read(epochFile, 64)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Entry{}, false, nil
+		return Entry{}, "", false, nil
 	}
 	if err != nil || strings.TrimSpace(string(epoch)) != head {
-		return Entry{}, false, err
+		return Entry{}, "", false, err
 	}
-	return find(body, name)
+	e, ok = find(body, instance)
+	return e, logFile, ok, nil
 }
 
-// parseHead reads the listing's header and says whether its times hold at now; it returns the listing's epoch
-// and the lines after the header.
-func parseHead(data []byte, now time.Time) (epoch string, body []byte, valid bool) {
+// parseHead reads the listing's header and says whether its times hold at now; it returns the listing's epoch,
+// its log file and the lines after the header.
+func parseHead(data []byte, now time.Time) (epoch, logFile string, body []byte, valid bool) {
 	first, rest, _ := bytes.Cut(data, []byte("\n"))
-	second, body, _ := bytes.Cut(rest, []byte("\n"))
+	second, rest, _ := bytes.Cut(rest, []byte("\n"))
+	third, body, found := bytes.Cut(rest, []byte("\n"))
 	fields := strings.Fields(string(second))
-	if string(first) != header || len(fields) != 3 || fields[0] == "" {
-		return "", nil, false
+	if string(first) != header || len(fields) != 3 || fields[0] == "" || !found {
+		return "", "", nil, false
 	}
 	taken, err1 := strconv.ParseInt(fields[1], 10, 64)
 	until, err2 := strconv.ParseInt(fields[2], 10, 64)
 	if err1 != nil || err2 != nil {
-		return "", nil, false
+		return "", "", nil, false
 	}
 	if now.Before(time.Unix(0, taken).Add(-clockTolerance)) || !now.Before(time.Unix(0, until)) {
-		return "", nil, false
+		return "", "", nil, false
 	}
-	return fields[0], body, true
+	return fields[0], string(third), body, true
 }
 
-// find returns the line of name.
-func find(body []byte, name string) (Entry, bool, error) {
-	key := []byte(name + " ")
+// find returns the line of the Instance.
+func find(body []byte, instance string) (Entry, bool) {
+	key := []byte(instance + " ")
 	for line := range bytes.Lines(body) {
 		if !bytes.HasPrefix(line, key) {
 			continue
 		}
 		f := strings.Fields(string(line))
 		if len(f) != 3 {
-			return Entry{}, false, nil
+			return Entry{}, false
 		}
 		state := f[2]
 		if state == "-" {
 			state = ""
 		}
-		return Entry{Name: f[0], UUID: f[1], State: state}, true, nil
+		return Entry{Instance: f[0], UUID: f[1], State: state}, true
 	}
-	return Entry{}, false, nil
+	return Entry{}, false
 }
 
 func field(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\r\n") }

@@ -16,10 +16,16 @@ import (
 
 func openDir(t *testing.T, root string) *Dir {
 	t.Helper()
-	d, err := Open(root, Key("/etc/kubeconfig", "", "tenant-a", "system/lease"))
+	d, err := Open(root, hostA.HostKey())
 	require.NoError(t, err)
 	return d
 }
+
+// hostA and hostB are two CloudStack hosts of one cluster, in two namespaces.
+var (
+	hostA = StatusRequest{Details: [3]map[string]string{{"namespace": "tenant-a"}, nil, {"kubeconfig": "/etc/cloudstack/kubevirt/kubeconfig"}}}
+	hostB = StatusRequest{Details: [3]map[string]string{{"namespace": "tenant-b"}, nil, {"kubeconfig": "/etc/cloudstack/kubevirt/kubeconfig"}}}
+)
 
 // newRoot is where a management server's cache directory would be.
 func newRoot(t *testing.T) string { return filepath.Join(t.TempDir(), "power") }
@@ -30,10 +36,10 @@ func store(t *testing.T, d *Dir, taken time.Time, ttl time.Duration) {
 	epoch, err := d.Epoch()
 	require.NoError(t, err)
 	require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: taken, Until: taken.Add(ttl), Entries: []Entry{
-		{Name: "i-2-10-vm", UUID: "uuid-10", State: "poweron"},
-		{Name: "i-2-1-vm", UUID: "uuid-1", State: "poweroff"},
-		{Name: "i-2-11-vm", UUID: "uuid-11"}, // label not current
-		{Name: "bad name", UUID: "uuid-x", State: "poweron"},
+		{Instance: "i-2-10-VM", UUID: "uuid-10", State: "poweron"},
+		{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"},
+		{Instance: "i-2-11-VM", UUID: "uuid-11"}, // label not current
+		{Instance: "bad name", UUID: "uuid-x", State: "poweron"},
 	}}))
 }
 
@@ -46,31 +52,31 @@ func TestLookup(t *testing.T) {
 		want   Entry
 		hit    bool
 	}{
-		{name: "hit", vm: "i-2-1-vm", want: Entry{Name: "i-2-1-vm", UUID: "uuid-1", State: "poweroff"}, hit: true},
-		{name: "a name that is a prefix of another's is its own line", vm: "i-2-10-vm",
-			want: Entry{Name: "i-2-10-vm", UUID: "uuid-10", State: "poweron"}, hit: true},
-		{name: "state the listing could not tell", vm: "i-2-11-vm", want: Entry{Name: "i-2-11-vm", UUID: "uuid-11"}, hit: true},
-		{name: "not in the listing", vm: "i-2-12-vm"},
+		{name: "hit", vm: "i-2-1-VM", want: Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"}, hit: true},
+		{name: "a name that is a prefix of another's is its own line", vm: "i-2-10-VM",
+			want: Entry{Instance: "i-2-10-VM", UUID: "uuid-10", State: "poweron"}, hit: true},
+		{name: "state the listing could not tell", vm: "i-2-11-VM", want: Entry{Instance: "i-2-11-VM", UUID: "uuid-11"}, hit: true},
+		{name: "not in the listing", vm: "i-2-12-VM"},
 		{name: "a line with a space was never written", vm: "bad"},
-		{name: "an action since", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) { require.NoError(t, d.Invalidate()) }},
-		{name: "an action between reading the listing and the epoch", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) {
+		{name: "an action since", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) { require.NoError(t, d.Invalidate()) }},
+		{name: "an action between reading the listing and the epoch", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			d.betweenReads = func() { require.NoError(t, d.Invalidate()) }
 		}},
-		{name: "expired", vm: "i-2-1-vm", change: func(_ *testing.T, d *Dir) { d.now = func() time.Time { return now.Add(10 * time.Second) } }},
-		{name: "the clock went back", vm: "i-2-1-vm", change: func(_ *testing.T, d *Dir) { d.now = func() time.Time { return now.Add(-2 * time.Second) } }},
-		{name: "within the clock tolerance", vm: "i-2-1-vm", change: func(_ *testing.T, d *Dir) {
+		{name: "expired", vm: "i-2-1-VM", change: func(_ *testing.T, d *Dir) { d.now = func() time.Time { return now.Add(10 * time.Second) } }},
+		{name: "the clock went back", vm: "i-2-1-VM", change: func(_ *testing.T, d *Dir) { d.now = func() time.Time { return now.Add(-2 * time.Second) } }},
+		{name: "within the clock tolerance", vm: "i-2-1-VM", change: func(_ *testing.T, d *Dir) {
 			d.now = func() time.Time { return now.Add(-500 * time.Millisecond) }
-		}, want: Entry{Name: "i-2-1-vm", UUID: "uuid-1", State: "poweroff"}, hit: true},
-		{name: "epoch removed", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) {
+		}, want: Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"}, hit: true},
+		{name: "epoch removed", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			require.NoError(t, os.Remove(filepath.Join(d.path, epochFile)))
 		}},
-		{name: "listing removed", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) {
+		{name: "listing removed", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			require.NoError(t, os.Remove(filepath.Join(d.path, listingFile)))
 		}},
-		{name: "a listing of another format", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) {
+		{name: "a listing of another format", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			rewrite(t, d, func(s string) string { return strings.Replace(s, " v1\n", " v0\n", 1) })
 		}},
-		{name: "a listing without times", vm: "i-2-1-vm", change: func(t *testing.T, d *Dir) {
+		{name: "a listing without times", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			rewrite(t, d, func(s string) string {
 				first, rest, _ := strings.Cut(s, "\n")
 				_, rest, _ = strings.Cut(rest, "\n")
@@ -86,7 +92,7 @@ func TestLookup(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, d)
 			}
-			got, hit, err := d.Lookup(tt.vm)
+			got, _, hit, err := d.Lookup(tt.vm)
 			require.NoError(t, err)
 			assert.Equal(t, tt.hit, hit)
 			assert.Equal(t, tt.want, got)
@@ -110,27 +116,35 @@ func TestListingOfAnEpochReplacedDuringTheReads(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, d.Invalidate()) // the action, while the writer was listing
 	require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: time.Now(), Until: time.Now().Add(time.Minute),
-		Entries: []Entry{{Name: "i-2-1-vm", UUID: "uuid-1", State: "poweron"}}}))
-	_, hit, err := d.Lookup("i-2-1-vm")
+		Entries: []Entry{{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweron"}}}))
+	_, _, hit, err := d.Lookup("i-2-1-VM")
 	require.NoError(t, err)
 	assert.False(t, hit)
 }
 
 func TestHostsDoNotShare(t *testing.T) {
 	root := newRoot(t)
-	a, err := Open(root, Key("/etc/kubeconfig", "", "tenant-a", "system/lease"))
+	a, err := Open(root, hostA.HostKey())
 	require.NoError(t, err)
-	b, err := Open(root, Key("/etc/kubeconfig", "", "tenant-b", "system/lease"))
+	b, err := Open(root, hostB.HostKey())
 	require.NoError(t, err)
 	store(t, a, time.Now(), time.Minute)
-	_, hit, err := b.Lookup("i-2-1-vm")
+	_, _, hit, err := b.Lookup("i-2-1-VM")
 	require.NoError(t, err)
 	assert.False(t, hit, "host b read host a's listing")
 	require.NoError(t, b.Invalidate())
-	_, hit, err = a.Lookup("i-2-1-vm")
+	_, _, hit, err = a.Lookup("i-2-1-VM")
 	require.NoError(t, err)
 	assert.True(t, hit, "an action on host b invalidated host a's listing")
-	assert.NotEqual(t, Key("a", "bc"), Key("ab", "c"), "keys are ambiguous")
+	ambiguous := []StatusRequest{
+		{Details: [3]map[string]string{{"a": "bc"}}},
+		{Details: [3]map[string]string{{"ab": "c"}}},
+		{Details: [3]map[string]string{nil, {"a": "bc"}}},
+	}
+	assert.NotEqual(t, ambiguous[0].HostKey(), ambiguous[1].HostKey())
+	assert.NotEqual(t, ambiguous[0].HostKey(), ambiguous[2].HostKey())
+	same := StatusRequest{Instance: "i-2-9-VM", Details: hostA.Details}
+	assert.Equal(t, hostA.HostKey(), same.HostKey(), "an Instance of the host has the host's key")
 }
 
 func TestFilesArePrivate(t *testing.T) {
@@ -189,7 +203,7 @@ func TestRefusesWhatOthersCouldPlant(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			_, hit, err := d.Lookup("i-2-1-vm")
+			_, _, hit, err := d.Lookup("i-2-1-VM")
 			assert.False(t, hit)
 			require.Error(t, err)
 			assert.Contains(t, strings.ReplaceAll(err.Error(), "too many levels of symbolic links", "symbolic link"), tt.readErr)
@@ -217,7 +231,7 @@ func TestFullDiskInvalidates(t *testing.T) {
 	store(t, d, time.Now(), time.Minute)
 	fullfs.Fill(t, free)
 	require.NoError(t, d.Invalidate(), "the listing could not be removed")
-	_, hit, err := d.Lookup("i-2-1-vm")
+	_, _, hit, err := d.Lookup("i-2-1-VM")
 	require.NoError(t, err)
 	assert.False(t, hit, "a listing older than the action was trusted")
 }

@@ -74,7 +74,7 @@ func setUp() error {
 	cleanups = append(cleanups, func() { os.RemoveAll(work) })
 	s.payloads = filepath.Join(work, "payloads")
 	s.home = filepath.Join(work, "management")
-	if s.extension, err = build(work, "extension"); err != nil {
+	if s.extension, err = installExtension(work); err != nil {
 		return err
 	}
 	if s.reconciler, err = build(work, "reconciler"); err != nil {
@@ -133,9 +133,25 @@ func newAdminClient(cfg *rest.Config) (client.Client, error) {
 	return client.New(cfg, client.Options{Scheme: scheme})
 }
 
+// installExtension lays the extension out as install.sh does: the launcher as kubevirt-extension, which
+// CloudStack runs, and the extension beside it. Every call of the suite goes through the launcher.
+func installExtension(work string) (string, error) {
+	dir := filepath.Join(work, "extension")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := buildAs(filepath.Join(dir, "kubevirt-extension-core"), "extension"); err != nil {
+		return "", err
+	}
+	return buildAs(filepath.Join(dir, "kubevirt-extension"), "launcher")
+}
+
 // build builds cmd/<name> once for the whole suite.
 func build(dir, name string) (string, error) {
-	out := filepath.Join(dir, name)
+	return buildAs(filepath.Join(dir, name), name)
+}
+
+func buildAs(out, name string) (string, error) {
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = repoRoot()
 	if msg, err := cmd.CombinedOutput(); err != nil {

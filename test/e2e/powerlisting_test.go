@@ -46,19 +46,25 @@ func listingSetup(t *testing.T, ns, cache string) (h cloudstacksim.Host, logFile
 // answered without one).
 func lastListing(t *testing.T, logFile string) string {
 	t.Helper()
+	line := lastStatusLine(t, logFile)
+	if i := strings.Index(line, " listing="); i >= 0 {
+		return strings.Fields(line[i+len(" listing="):])[0]
+	}
+	return ""
+}
+
+// lastStatusLine is the log line of the latest status answer.
+func lastStatusLine(t *testing.T, logFile string) string {
+	t.Helper()
 	data, err := os.ReadFile(logFile)
 	require.NoError(t, err)
-	listing := ""
+	last := ""
 	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.Contains(line, "msg=status ") {
-			continue
-		}
-		listing = ""
-		if i := strings.Index(line, " listing="); i >= 0 {
-			listing = strings.Fields(line[i+len(" listing="):])[0]
+		if strings.Contains(line, "msg=status ") {
+			last = line
 		}
 	}
-	return listing
+	return last
 }
 
 // running creates n running Instances on h with labels a reconciler would write.
@@ -133,6 +139,7 @@ func TestListingActionSeenByTheNextStatus(t *testing.T) {
 			assert.Equal(t, cloudstacksim.PowerOn, status(t, h, other))
 			assert.Equal(t, "written", lastListing(t, logFile))
 			assert.Equal(t, before, status(t, h, in))
+			assert.Contains(t, lastStatusLine(t, logFile), " by=launcher", "the extension was started for a status the launcher can answer")
 			if !assert.Equal(t, "read", lastListing(t, logFile), "the round's second status did not read the listing") {
 				dumpListings(t, s.home)
 				vm, err := getVM(t.Context(), h.Host["namespace"], vmName(in))

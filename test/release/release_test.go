@@ -45,15 +45,17 @@ func TestDistAndInstall(t *testing.T) {
 	for arch, machine := range map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64} {
 		archive := filepath.Join(dist, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch+".tar.gz")
 		listing := run(t, nil, "tar", "-tzf", archive)
-		for _, f := range []string{"kubevirt-extension", "install.sh", "README.md", "docs/configuration.md", "docs/install.md"} {
+		for _, f := range []string{"kubevirt-extension", "kubevirt-extension-core", "install.sh", "README.md", "docs/configuration.md", "docs/install.md"} {
 			assert.Contains(t, listing, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch+"/"+f)
 		}
 		run(t, nil, "tar", "-xzf", archive, "-C", extracted)
-		bin, err := elf.Open(filepath.Join(extracted, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch, "kubevirt-extension"))
-		require.NoError(t, err)
-		assert.Equal(t, machine, bin.Machine, arch)
-		assert.Nil(t, bin.Section(".interp"), "%s: static, no dynamic loader", arch)
-		require.NoError(t, bin.Close())
+		for _, f := range []string{"kubevirt-extension", "kubevirt-extension-core"} {
+			bin, err := elf.Open(filepath.Join(extracted, "cloudstack-kubevirt-v0.0.0-test-linux-"+arch, f))
+			require.NoError(t, err)
+			assert.Equal(t, machine, bin.Machine, arch)
+			assert.Nil(t, bin.Section(".interp"), "%s %s: static, no dynamic loader", arch, f)
+			require.NoError(t, bin.Close())
+		}
 	}
 
 	pkg := filepath.Join(extracted, "cloudstack-kubevirt-v0.0.0-test-linux-amd64")
@@ -76,13 +78,21 @@ func TestDistAndInstall(t *testing.T) {
 	extDir := filepath.Join(root, "usr/share/cloudstack-management/extensions/kubevirt_prod") // CloudStack's directory name
 	entries, err := os.ReadDir(extDir)
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "only the executable: CloudStack checksums every file there")
-	info, err := os.Stat(filepath.Join(extDir, "kubevirt-extension"))
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())
+	require.Len(t, entries, 2, "only the launcher and the extension: CloudStack checksums every file there")
+	for _, f := range []string{"kubevirt-extension", "kubevirt-extension-core"} {
+		info, err := os.Stat(filepath.Join(extDir, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())
+	}
 	conf, err := os.Stat(filepath.Join(root, "etc/cloudstack/kubevirt"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o750), conf.Mode().Perm(), "per-server configuration outside the extension directory")
+
+	// What CloudStack runs is the launcher, which hands what it does not answer to the extension beside it.
+	installed := filepath.Join(extDir, "kubevirt-extension")
+	var installedVersion struct{ Version string }
+	require.NoError(t, json.Unmarshal([]byte(run(t, nil, installed, "version")), &installedVersion))
+	assert.Equal(t, "v0.0.0-test", installedVersion.Version)
 
 	// Not a management server: no cloud user.
 	cmd := exec.Command(filepath.Join(pkg, "install.sh"), "--root", t.TempDir())

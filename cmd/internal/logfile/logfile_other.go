@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package logfile
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"os"
 )
 
-// openLogFile opens the diagnostics log for appending. The extension runs on Linux management servers; this
+// Open opens the diagnostics log for appending. The extension runs on Linux management servers; this
 // is for builds elsewhere, which have no O_NOFOLLOW and check only that the file opened is a regular one.
-func openLogFile(path string) (*os.File, error) {
+func Open(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("opening the log file: %w", err)
