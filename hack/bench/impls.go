@@ -17,6 +17,7 @@ type impl struct {
 // The implementations, by role.
 type impls struct {
 	extension, floor, script impl
+	core                     impl // the extension alone, without the launcher in front
 	baseline                 impl // the extension before the shared listing; exe "" when not built
 }
 
@@ -42,6 +43,7 @@ func buildImpls(work, kubectl string) (impls, error) {
 	}
 	return impls{
 		extension: impl{name: "extension", exe: ext},
+		core:      impl{name: "extension alone", exe: targets["./cmd/extension"]},
 		floor:     impl{name: "floor", exe: floor},
 		script:    impl{name: "kubectl+jq", exe: script, env: []string{"KUBECTL=" + kubectl}},
 	}, nil

@@ -75,6 +75,7 @@ func (b *bench) pingRoundCase(ctx context.Context, r *report, sizes []int) error
 			{name: "extension", impl: b.impls.extension, calls: func(n int) int { return n }, args: status(payloads)},
 			{name: "extension, no listing", impl: b.impls.extension, calls: sampled(1000), args: status(plain)},
 			{name: "process start (version)", impl: b.impls.extension, calls: sampled(1000), args: func(int) []string { return []string{"version"} }},
+			{name: "process start, extension alone", impl: b.impls.core, calls: sampled(1000), args: func(int) []string { return []string{"version"} }},
 			{name: "floor", impl: b.impls.floor, calls: sampled(1000), args: status(plain)},
 			{name: "kubectl+jq", impl: b.impls.script, calls: sampled(30), args: status(plain)},
 		}

@@ -140,16 +140,33 @@ func (r *report) pingRounds(b *strings.Builder) {
 	b.WriteString("\n")
 	for _, n := range r.roundSizes() {
 		m := r.samples[key{"ping call", n}]
-		ext, start := summarize(m["extension"]), summarize(m["process start (version)"])
-		line := fmt.Sprintf("At %d VMs: a call costs %s the process start (median; %s at the 90th percentile)", n, ratio(ext, start),
-			ratio(stats{median: ext.p90, ok: ext.ok}, stats{median: start.p90, ok: start.ok}))
-		for name, ss := range m {
-			if strings.HasPrefix(name, "before (") {
-				line += fmt.Sprintf("; the round is %s faster than %s", ratio(summarize(ss), ext), strings.TrimSuffix(strings.TrimPrefix(name, "before ("), ")"))
+		ext := summarize(m["extension"])
+		line := fmt.Sprintf("At %d VMs: a call costs %s `kubevirt-extension version` and %s the extension's own start (medians; %s and %s at the 90th percentile)", n,
+			ratio(ext, summarize(m["process start (version)"])), ratio(ext, summarize(m["process start, extension alone"])),
+			p90ratio(ext, summarize(m["process start (version)"])), p90ratio(ext, summarize(m["process start, extension alone"])))
+		for _, rr := range r.rounds {
+			if rr.n == n && strings.HasPrefix(rr.name, "before (") {
+				if ours, ok := r.round(n, "extension"); ok {
+					line += fmt.Sprintf("; the round takes %.2f s against %.2f s before (%s), %.1f× faster", ours.estimate().Seconds(),
+						rr.estimate().Seconds(), strings.TrimSuffix(strings.TrimPrefix(rr.name, "before ("), ")"), float64(rr.estimate())/float64(ours.estimate()))
+				}
 			}
 		}
 		b.WriteString(line + ".\n")
 	}
+}
+
+func (r *report) round(n int, name string) (roundResult, bool) {
+	for _, rr := range r.rounds {
+		if rr.n == n && rr.name == name {
+			return rr, true
+		}
+	}
+	return roundResult{}, false
+}
+
+func p90ratio(a, b stats) string {
+	return ratio(stats{median: a.p90, ok: a.ok}, stats{median: b.p90, ok: b.ok})
 }
 
 func (r *report) roundSizes() []int {

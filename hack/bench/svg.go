@@ -23,7 +23,7 @@ func (r *report) svg() string {
 	rounds := map[string]*series{}
 	var roundOrder []string
 	colors := map[string]string{"extension": "#1f77b4", "process start (version)": "#2ca02c", "floor": "#7f7f7f",
-		"kubectl+jq": "#d62728", "extension, no listing": "#9467bd"}
+		"kubectl+jq": "#d62728", "extension, no listing": "#9467bd", "process start, extension alone": "#17becf"}
 	for _, rr := range r.rounds {
 		sr := rounds[rr.name]
 		if sr == nil {

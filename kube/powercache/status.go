@@ -81,9 +81,9 @@ func AnswerStatus(root string, r StatusRequest) (a Answer, ok bool, err error) {
 	if r.Instance == "" {
 		return Answer{}, false, nil
 	}
-	dir, err := Open(root, r.HostKey())
-	if err != nil {
-		return Answer{}, false, err
+	dir, err := Existing(root, r.HostKey())
+	if err != nil || dir == nil {
+		return Answer{}, false, err // no directory: no listing, and nothing to create for a read
 	}
 	e, logFile, hit, err := dir.Lookup(r.Instance)
 	if err != nil || !hit || e.State == "" || e.UUID != r.UUID {
