@@ -1,5 +1,5 @@
 # Shorthands for the README's commands.
-.PHONY: demo test bench dist
+.PHONY: demo test bench dist boot-demo
 
 demo:
 	go run ./cmd/demo
@@ -12,3 +12,8 @@ bench:
 
 dist:
 	hack/dist.sh
+
+# One Instance's serial console as it boots under libvirt and QEMU (docs/boot.md); as root, with hack/test.sh's
+# boot packages installed.
+boot-demo:
+	BOOT_DEMO=1 go test -count=1 -run '^TestBootDemo$$' -v ./test/boot

@@ -46,7 +46,7 @@ kver=${kernel_pkg#linux-image-}
 root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,lib/modules}
 cp "$work/pkgs/bin/busybox" "$root/bin/busybox"
-modules="virtio_pci virtio_blk virtio_scsi virtio_net virtio_balloon virtio_input virtio_rng e1000 e1000e 8139cp 8139too ne2k-pci pcnet32 ahci sd_mod sr_mod efivarfs"
+modules="virtio_pci virtio_blk virtio_scsi virtio_net virtio_balloon virtio_input virtio_rng e1000 e1000e igb 8139cp 8139too ne2k-pci pcnet32 ahci sd_mod sr_mod efivarfs"
 mods="$work/pkgs/lib/modules/$kver"
 mkdir -p "$root/lib/modules/$kver"
 cp "$mods/modules.order" "$mods/modules.builtin" "$mods/modules.builtin.modinfo" "$root/lib/modules/$kver/" 2>/dev/null || true
@@ -72,7 +72,7 @@ for m in $modules; do modprobe -q "\$m" 2>/dev/null; done
 sleep 1
 # Each line goes to the serial console, which the tests read, and to the screen, which the VNC console shows.
 say() { echo "probe: \$*"; echo "probe: \$*" >/dev/tty0 2>/dev/null; }
-say begin
+say begin kernel=\$(uname -r) uptime=\$(cut -d' ' -f1 /proc/uptime)s
 say cmdline \$(cat /proc/cmdline)
 if [ -d /sys/firmware/efi ]; then
   # An efivarfs file is 4 bytes of attributes, then the value: SecureBoot is one byte, 1 when enforcing.
@@ -116,10 +116,12 @@ chmod 0755 "$root/init"
 (cd "$root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$work/initrd.img"
 cp "$work/pkgs/boot/vmlinuz-$kver" "$work/vmlinuz"
 
-# Both loaders boot the same kernel; the command line says which loader did. console=ttyS0 is KubeVirt's serial
-# console (serial0, autoattached); quiet keeps the log to what the assertions read.
+# Both loaders boot the same kernel, and write to the serial console too; the command line says which loader did.
+# console=ttyS0 is KubeVirt's serial console (serial0, autoattached); quiet keeps the log to what the assertions
+# read.
 append="console=ttyS0,115200 quiet loglevel=3 panic=-1"
 cat >"$work/syslinux.cfg" <<EOF
+SERIAL 0 115200
 DEFAULT probe
 TIMEOUT 0
 PROMPT 0
@@ -128,6 +130,9 @@ LABEL probe
   APPEND initrd=/initrd.img $append probe.loader=syslinux
 EOF
 cat >"$work/grub.cfg" <<EOF
+serial --unit=0 --speed=115200
+terminal_output serial console
+echo "GRUB: booting the probe"
 set timeout=0
 set default=0
 menuentry probe {

@@ -42,6 +42,7 @@ var nicDrivers = map[string]string{
 	"e1000e":  "e1000e",
 	"rtl8139": "8139cp",
 	"pcnet":   "pcnet32",
+	"igb":     "igb",
 }
 
 // variant is one Instance: its template and offering details, its boot type, and what its guest must find.
@@ -72,6 +73,7 @@ func TestBoot(t *testing.T) {
 		{name: "URL import, UEFI", details: map[string]string{"root_disk_url": s.fileURL + "disk.img", "root_disk_size": "1Gi"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "PVC clone, UEFI Secure Boot", details: map[string]string{"storage_class": "standard"}, host: map[string]string{"root_disk_pvc": golden}, bootType: "UEFI", bootMode: "SECURE", cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "ISO install, BIOS, rtl8139", details: map[string]string{"iso_url": s.fileURL + "probe.iso", "root_disk_size": "1Gi", "nic_model": "rtl8139"}, cpus: 3, memoryMB: 1024, medium: "iso", bus: "sata"},
+		{name: "containerDisk, BIOS, igb", details: map[string]string{"image": "quay.io/containerdisks/fedora:43", "nic_model": "igb"}, cpus: 1, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "ISO install, UEFI", details: map[string]string{"iso_url": s.fileURL + "probe.iso", "root_disk_size": "1Gi"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "iso", bus: "sata"},
 	}
 	for _, tt := range tests {
@@ -80,6 +82,12 @@ func TestBoot(t *testing.T) {
 			requireSuccess(t, call(t, h, "create", in))
 			t.Cleanup(func() { call(t, h, "delete", in) })
 			vmi := runningVMI(t, in)
+			if tt.details["nic_model"] == "igb" && !s.igb {
+				xml, err := kubevirtDomain(t.Context(), vmi)
+				require.NoError(t, err)
+				assert.Regexp(t, `<model type="igb"`, xml, "KubeVirt's converter writes the igb model")
+				t.Skip("nic_model igb: this QEMU has no igb device (QEMU 8.0 added it; Debian 12 has 7.2, virt-launcher ships a newer QEMU). KubeVirt accepts it and its converter writes it, as checked; booting it needs a newer QEMU")
+			}
 			dom := bootDomain(t, vmi)
 			out := dom.serialOutput(t)
 			r, err := parseReport(out)

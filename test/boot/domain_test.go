@@ -157,9 +157,20 @@ type domain struct {
 	vnc    string // the VNC server's socket
 }
 
-// bootDomain converts vmi with KubeVirt's converter, rewrites host paths, defines and starts the domain, and waits
-// for the probe guest's report on the serial console. The domain is destroyed when the test ends.
+// bootDomain starts vmi's domain and waits for the probe guest's report on the serial console. The domain is
+// destroyed when the test ends.
 func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
+	t.Helper()
+	start := time.Now()
+	d := startDomain(t, vmi)
+	require.Eventually(t, func() bool { return strings.Contains(d.log(), "probe: end") }, 3*time.Minute, 200*time.Millisecond,
+		"the probe guest reports on its serial console; what it printed:\n%s", d.log())
+	t.Logf("domain %s (VMI %s) booted and reported in %s (%s)", d.name, d.vmi, time.Since(start).Round(100*time.Millisecond), s.accel.name)
+	return d
+}
+
+// startDomain converts vmi with KubeVirt's converter, rewrites host paths, and defines and starts the domain.
+func startDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	t.Helper()
 	ctx := t.Context()
 	// One directory per VMI: a restart makes a new VMI (a new UID) whose domain has the same name.
@@ -178,12 +189,8 @@ func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	_, err = virsh(ctx, "define", file)
 	require.NoError(t, err, "libvirt defines KubeVirt's domain:\n%s", xml)
 	t.Cleanup(func() { d.destroy() })
-	start := time.Now()
 	_, err = virsh(ctx, "start", d.name)
 	require.NoError(t, err, "libvirt starts KubeVirt's domain")
-	require.Eventually(t, func() bool { return strings.Contains(d.log(), "probe: end") }, 3*time.Minute, 200*time.Millisecond,
-		"the probe guest reports on its serial console; what it printed:\n%s", d.log())
-	t.Logf("domain %s (VMI %s) booted and reported in %s (%s)", d.name, d.vmi, time.Since(start).Round(100*time.Millisecond), s.accel.name)
 	return d
 }
 

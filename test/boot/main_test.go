@@ -12,17 +12,21 @@ package boot
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/kubevirtsim"
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/test/doubles/testenv"
@@ -43,6 +47,7 @@ type suite struct {
 	files      string // served on loopback: what DataVolumes import
 	fileURL    string // http://127.0.0.1:<port>/
 	ovmf       string // virt-launcher's --ovmf-path: KubeVirt's OVMF names, linked to Debian's files
+	igb        bool   // QEMU has the igb NIC (8.0 and later)
 	skip       string // why the tests cannot run here; empty when they can
 }
 
@@ -53,6 +58,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// The simulator's controllers log through controller-runtime; only their errors matter here.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	cleanup, err := setUp()
 	defer cleanup()
 	if err != nil {
@@ -103,6 +110,7 @@ func setUp() (cleanup func(), err error) {
 		return cleanup, err
 	}
 	s.accel = chooseAccel(ctx, s.guest)
+	s.igb = qemuHasDevice(ctx, "igb")
 	fmt.Fprintf(os.Stderr, "boot: accelerator %s (%s)\n", s.accel.name, s.accel.why)
 	if s.libvirt, err = startLibvirtd(ctx, s.work); err != nil {
 		return cleanup, err
@@ -171,6 +179,12 @@ func serveFiles() (stop func(), err error) {
 	go func() { _ = srv.Serve(l) }()
 	s.fileURL = "http://" + l.Addr().String() + "/"
 	return func() { _ = srv.Close() }, nil
+}
+
+// qemuHasDevice says whether QEMU emulates the device (-device help lists it).
+func qemuHasDevice(ctx context.Context, name string) bool {
+	out, err := exec.CommandContext(ctx, "qemu-system-x86_64", "-device", "help").Output()
+	return err == nil && strings.Contains(string(out), `name "`+name+`"`)
 }
 
 func buildExtension(ctx context.Context, dir string) (string, error) {
