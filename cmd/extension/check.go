@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -85,8 +87,27 @@ func check(ctx context.Context, p *translate.Payload, log *slog.Logger) (checkAn
 	} else {
 		add(kube.Finding{Check: "reconciler", Result: kube.Pass, Detail: "not used (reconciler_lease=none): status calls read every VM and VMI"})
 	}
+	add(checkListing(p))
 	add(in.CheckConsole(ctx, p.Details()))
 	return answer()
+}
+
+// checkListing says whether the status calls of a ping round can share a listing of the host's power states
+// on this management server, and what answers them.
+func checkListing(p *translate.Payload) kube.Finding {
+	pc, err := openPowerCache(p)
+	switch {
+	case err != nil:
+		return kube.Finding{Check: "status listing", Result: kube.Warn, Detail: "cannot be kept: " + err.Error() + ": every status of a ping round reads the cluster"}
+	case pc == nil:
+		return kube.Finding{Check: "status listing", Result: kube.Pass, Detail: "not kept (no reconciler heartbeat, or status_cache off): every status of a ping round reads the cluster"}
+	}
+	by := "this extension, after its start"
+	if self, err := os.Executable(); err == nil && filepath.Base(self) == "kubevirt-extension-core" {
+		by = "the launcher beside this extension, without starting it"
+	}
+	return kube.Finding{Check: "status listing", Result: kube.Pass, Detail: fmt.Sprintf(
+		"kept in %s while the reconciler's heartbeat holds, for up to %s; a ping's status is answered from it by %s", pc.dir, pc.ttl, by)}
 }
 
 // runCheck is the check action: its table, or, from a shell, checkFailed when something blocks Instances.

@@ -102,6 +102,9 @@ func Open(root, key string) (*Dir, error) {
 	return dir, nil
 }
 
+// String is the directory's path.
+func (d *Dir) String() string { return d.path }
+
 // Existing returns the directory of the host key under root when it exists, and nil when it does not: there is
 // then no listing to make stale.
 func Existing(root, key string) (*Dir, error) {

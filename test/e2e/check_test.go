@@ -53,6 +53,8 @@ func TestCheck(t *testing.T) {
 		assert.Contains(t, lines["identity"].Detail, extensionIdentity)
 		assert.Contains(t, lines["networks"].Detail, "vlan-1577")
 		assert.Equal(t, "warn", lines["reconciler"].Result, "no reconciler runs: slower, not blocking")
+		assert.Equal(t, "ok", lines["status listing"].Result, lines["status listing"].Detail)
+		assert.Contains(t, lines["status listing"].Detail, "by the launcher", "the suite runs the extension as install.sh lays it out")
 		assert.Zero(t, managedObjects(t, managedNamespace, in.UUID), "a dry run creates nothing")
 	})
 
