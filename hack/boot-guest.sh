@@ -32,8 +32,13 @@ fetch() { # fetch <package>: the .deb of <package> in $debs, downloaded once
   echo "$f"
 }
 
-kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$kernel_pkg" ] || { echo "boot-guest: apt-cache knows no linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+kernel_pkg=$(kernel_package)
+if [ -z "$kernel_pkg" ] && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq # a fresh machine may have no package lists yet
+  kernel_pkg=$(kernel_package)
+fi
+[ -n "$kernel_pkg" ] || { echo "boot-guest: apt-cache knows no linux-image-amd64: run apt-get update" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
