@@ -60,8 +60,8 @@ func (r *report) svg() string {
 	const w, h = 960, 470
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", w, h)
-	chart(&b, 60, 40, 380, 300, "Ping round: one status process per Instance", left)
-	chart(&b, 540, 40, 380, 300, "statuses: one process for the host", right)
+	chart(&b, 70, 40, 380, 300, "Ping round: one status process per Instance", left)
+	chart(&b, 580, 40, 360, 300, "statuses: one process for the host", right)
 	b.WriteString("</svg>\n")
 	return b.String()
 }
@@ -79,8 +79,8 @@ func chart(b *strings.Builder, x0, y0, w, h float64, title string, lines []serie
 		return
 	}
 	// Whole decades around the data.
-	minN, maxN = math.Pow(10, math.Floor(math.Log10(minN))), math.Pow(10, math.Ceil(math.Log10(maxN)+1e-9))
-	minT, maxT = math.Pow(10, math.Floor(math.Log10(minT))), math.Pow(10, math.Ceil(math.Log10(maxT)+1e-9))
+	minN, maxN = decades(minN, maxN)
+	minT, maxT = decades(minT, maxT)
 	px := func(n float64) float64 {
 		return x0 + w*(math.Log10(n)-math.Log10(minN))/(math.Log10(maxN)-math.Log10(minN))
 	}
@@ -98,7 +98,7 @@ func chart(b *strings.Builder, x0, y0, w, h float64, title string, lines []serie
 			x0, py(t), x0+w, py(t), x0-6, py(t)+4, seconds(t))
 	}
 	fmt.Fprintf(b, `<text x="%.0f" y="%.0f" text-anchor="middle">VMs on the host (log scale)</text>`+"\n", x0+w/2, y0+h+34)
-	fmt.Fprintf(b, `<text transform="translate(%.0f,%.0f) rotate(-90)" text-anchor="middle">wall time (log scale)</text>`+"\n", x0-44, y0+h/2)
+	fmt.Fprintf(b, `<text transform="translate(%.0f,%.0f) rotate(-90)" text-anchor="middle">wall time (log scale)</text>`+"\n", x0-56, y0+h/2)
 	for i, l := range lines {
 		var pts []string
 		for _, n := range sortedKeys(l.points) {
@@ -112,10 +112,19 @@ func chart(b *strings.Builder, x0, y0, w, h float64, title string, lines []serie
 		}
 		fmt.Fprintf(b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(pts, " "), l.color, dash)
 		ly := y0 + h + 52 + float64(i/2)*16
-		lx := x0 + float64(i%2)*w/2
+		lx := x0 - 40 + float64(i%2)*(w/2+40)
 		fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2"%s/><text x="%.0f" y="%.0f">%s</text>`+"\n",
 			lx, ly-4, lx+24, ly-4, l.color, dash, lx+30, ly, l.name)
 	}
+}
+
+// decades widens [lo, hi] to whole powers of ten, at least one apart.
+func decades(lo, hi float64) (float64, float64) {
+	lo, hi = math.Pow(10, math.Floor(math.Log10(lo)+1e-9)), math.Pow(10, math.Ceil(math.Log10(hi)-1e-9))
+	if hi <= lo {
+		hi = lo * 10
+	}
+	return lo, hi
 }
 
 func sortedKeys(m map[int]time.Duration) []int { return slices.Sorted(maps.Keys(m)) }

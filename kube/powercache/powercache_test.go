@@ -58,6 +58,8 @@ func TestLookup(t *testing.T) {
 		{name: "state the listing could not tell", vm: "i-2-11-VM", want: Entry{Instance: "i-2-11-VM", UUID: "uuid-11"}, hit: true},
 		{name: "not in the listing", vm: "i-2-12-VM"},
 		{name: "a line with a space was never written", vm: "bad"},
+		{name: "a name that ends another's is not it", vm: "1-VM"},
+		{name: "a UUID is not a name", vm: "uuid-1"},
 		{name: "an action since", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) { require.NoError(t, d.Invalidate()) }},
 		{name: "an action between reading the listing and the epoch", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			d.betweenReads = func() { require.NoError(t, d.Invalidate()) }
