@@ -132,8 +132,10 @@ func (f hostFiles) hostPath(p string) (string, error) {
 		return s.guest.disk, nil
 	}
 	if m := ephemeralDisk.FindStringSubmatch(p); m != nil {
-		// virt-launcher's ephemeral overlay over the containerDisk's image (pkg/ephemeral-disk/ephemeral-disk.go
-		// createBackingDisk: qemu-img create -f qcow2 -b <image> -F raw).
+		// virt-launcher's ephemeral overlay over the containerDisk's image, which it makes before starting the
+		// domain (kubevirt.io/kubevirt@v1.8.0 pkg/container-disk/container-disk.go CreateEphemeralImages, through
+		// pkg/ephemeral-disk/ephemeral-disk.go createBackingDisk: qemu-img create -f qcow2 -b <image> -F <format>;
+		// the probe's image is raw).
 		overlay := filepath.Join(f.dir, "containerdisk-"+m[1]+".qcow2")
 		if _, err := os.Stat(overlay); err == nil {
 			return overlay, nil

@@ -42,7 +42,22 @@ func buildGuest(ctx context.Context) (guest, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return guest{}, fmt.Errorf("building the probe guest (hack/boot-guest.sh %s): %w\n%s", dir, err, out)
 	}
+	pruneGuests(filepath.Dir(dir), dir)
 	return g, nil
+}
+
+// pruneGuests removes the guests earlier versions of hack/boot-guest.sh built (about 130 MB each; rebuilding one
+// takes seconds), keeping the downloaded packages.
+func pruneGuests(cache, keep string) {
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if p := filepath.Join(cache, e.Name()); e.IsDir() && e.Name() != "debs" && p != keep {
+			_ = os.RemoveAll(p)
+		}
+	}
 }
 
 // accel is how QEMU runs the guests: KVM where it works, TCG (emulation) otherwise.

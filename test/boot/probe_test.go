@@ -41,7 +41,8 @@ func (r report) topology() (sockets, cores, threads int) {
 	return len(pkgs), len(coresOf) / len(pkgs), len(r.cpus) / len(coresOf)
 }
 
-// bootDisk is the one disk holding the probe's boot medium of the kind its loader came from.
+// bootDisks are the block devices holding one of the probe's boot media (its disk's marker or its ISO's volume
+// id); a VM the extension made has exactly one, the device it booted from.
 func (r report) bootDisks() []disk {
 	var out []disk
 	for _, d := range r.disks {
