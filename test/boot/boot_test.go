@@ -36,13 +36,14 @@ var namespaces = []string{ns}
 
 // nicDrivers is the Linux driver that binds each NIC model the extension offers (nic_model), as QEMU emulates it.
 var nicDrivers = map[string]string{
-	"":        "virtio_net",
-	"virtio":  "virtio_net",
-	"e1000":   "e1000",
-	"e1000e":  "e1000e",
-	"rtl8139": "8139cp",
-	"pcnet":   "pcnet32",
-	"igb":     "igb",
+	"":         "virtio_net",
+	"virtio":   "virtio_net",
+	"e1000":    "e1000",
+	"e1000e":   "e1000e",
+	"rtl8139":  "8139cp",
+	"pcnet":    "pcnet32",
+	"ne2k_pci": "ne2k-pci",
+	"igb":      "igb",
 }
 
 // variant is one Instance: its template and offering details, its boot type, and what its guest must find.
@@ -69,12 +70,12 @@ func TestBoot(t *testing.T) {
 	tests := []variant{
 		{name: "containerDisk, BIOS", details: map[string]string{"image": "quay.io/containerdisks/fedora:43"}, cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "containerDisk, UEFI, sata, e1000e", details: map[string]string{"image": "quay.io/containerdisks/fedora:43", "disk_bus": "sata", "nic_model": "e1000e"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 1, memoryMB: 768, medium: "disk", bus: "sata"},
-		{name: "URL import, BIOS", details: map[string]string{"root_disk_url": s.fileURL + "disk.img", "root_disk_size": "1Gi"}, cpus: 4, memoryMB: 2048, medium: "disk", bus: "virtio"},
-		{name: "URL import, UEFI", details: map[string]string{"root_disk_url": s.fileURL + "disk.img", "root_disk_size": "1Gi"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
+		{name: "URL import, BIOS, e1000", details: map[string]string{"root_disk_url": s.fileURL + "disk.img", "root_disk_size": "1Gi", "nic_model": "e1000"}, cpus: 4, memoryMB: 2048, medium: "disk", bus: "virtio"},
+		{name: "URL import, UEFI, pcnet", details: map[string]string{"root_disk_url": s.fileURL + "disk.img", "root_disk_size": "1Gi", "nic_model": "pcnet"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "PVC clone, UEFI Secure Boot", details: map[string]string{"storage_class": "standard"}, host: map[string]string{"root_disk_pvc": golden}, bootType: "UEFI", bootMode: "SECURE", cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
 		{name: "ISO install, BIOS, rtl8139", details: map[string]string{"iso_url": s.fileURL + "probe.iso", "root_disk_size": "1Gi", "nic_model": "rtl8139"}, cpus: 3, memoryMB: 1024, medium: "iso", bus: "sata"},
 		{name: "containerDisk, BIOS, igb", details: map[string]string{"image": "quay.io/containerdisks/fedora:43", "nic_model": "igb"}, cpus: 1, memoryMB: 1024, medium: "disk", bus: "virtio"},
-		{name: "ISO install, UEFI", details: map[string]string{"iso_url": s.fileURL + "probe.iso", "root_disk_size": "1Gi"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "iso", bus: "sata"},
+		{name: "ISO install, UEFI, ne2k_pci", details: map[string]string{"iso_url": s.fileURL + "probe.iso", "root_disk_size": "1Gi", "nic_model": "ne2k_pci"}, bootType: "UEFI", bootMode: "LEGACY", cpus: 2, memoryMB: 1024, medium: "iso", bus: "sata"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
