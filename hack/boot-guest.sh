@@ -105,8 +105,14 @@ for b in /sys/block/*; do
   d=\${b##*/}
   case \$d in loop*|ram*) continue;; esac
   path=\$(readlink -f \$b/device)
-  case \$path in */virtio*/block/*|*/virtio[0-9]*) bus=virtio;; *) bus=other;; esac
-  case \$path in */ata[0-9]*) bus=sata;; */host[0-9]*/target*) [ \$bus = other ] && bus=scsi;; esac
+  # SATA disks sit under an ata port, SCSI disks (virtio-scsi's too) under a host and target, virtio-blk directly
+  # under its virtio device.
+  case \$path in
+    */ata[0-9]*) bus=sata;;
+    */host[0-9]*/target*) bus=scsi;;
+    */virtio[0-9]*) bus=virtio;;
+    *) bus=other;;
+  esac
   [ -e \$b/device/driver ] && driver=\$(basename \$(readlink \$b/device/driver)) || driver=none
   medium=none
   dd if=/dev/\$d bs=512 skip=1 count=1 2>/dev/null | grep -q $disk_marker && medium=disk

@@ -67,8 +67,8 @@ func TestLifecycle(t *testing.T) {
 	requireBoot(t)
 	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, 1577, 1578))
 	golden := goldenPVC(t)
-	tt := variant{name: "PVC clone, BIOS", host: map[string]string{"root_disk_pvc": golden}, details: map[string]string{"storage_class": "standard"},
-		cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"}
+	tt := variant{name: "PVC clone, BIOS, scsi", host: map[string]string{"root_disk_pvc": golden}, details: map[string]string{"storage_class": "standard", "disk_bus": "scsi"},
+		cpus: 2, memoryMB: 1024, medium: "disk", bus: "scsi"}
 	in, h := tt.instance()
 	name, err := translate.VMName(in.Name)
 	require.NoError(t, err)
