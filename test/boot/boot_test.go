@@ -34,6 +34,9 @@ const (
 
 var namespaces = []string{ns}
 
+// vlans are the guest VLANs of the host's namespace, each with its NetworkAttachmentDefinition (fixture).
+var vlans = []int{1577, 1578, 1579}
+
 // nicDrivers is the Linux driver that binds each NIC model the extension offers (nic_model), as QEMU emulates it.
 var nicDrivers = map[string]string{
 	"":         "virtio_net",
@@ -55,6 +58,7 @@ type variant struct {
 	bootMode string            // LEGACY, SECURE
 	cpus     int
 	memoryMB int64
+	nics     int    // NICs, one per VLAN of vlans; 0 means 2
 	medium   string // what the guest booted from: "disk" (the root disk) or "iso" (the install ISO)
 	bus      string // the bus of the device it booted from
 }
@@ -65,7 +69,7 @@ type variant struct {
 // the root disk (or, for an ISO install, the ISO) as what it booted from.
 func TestBoot(t *testing.T) {
 	requireBoot(t)
-	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, 1577, 1578))
+	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, vlans...))
 	golden := goldenPVC(t)
 	tests := []variant{
 		{name: "containerDisk, BIOS", details: map[string]string{"image": "quay.io/containerdisks/fedora:43"}, cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"},
@@ -107,11 +111,15 @@ func (tt variant) instance() (cloudstacksim.Instance, cloudstacksim.Host) {
 	in := cloudstacksim.Instance{
 		ID: id, Name: fmt.Sprintf("i-2-%d-VM", id), UUID: fmt.Sprintf("7c2a5f0e-3d1b-4b8e-9f6a-%012d", id),
 		CPUs: tt.cpus, MemoryMB: tt.memoryMB, Details: tt.details, BootType: tt.bootType, BootMode: tt.bootMode,
-		NICs: []cloudstacksim.NIC{
-			{DeviceID: 0, MAC: fmt.Sprintf("02:01:00:b0:%02x:01", id&255), IP: "10.1.1.245", BroadcastURI: "vlan://1577"},
-			{DeviceID: 1, MAC: fmt.Sprintf("02:01:00:b0:%02x:02", id&255), BroadcastURI: "vlan://1578"},
-		},
 	}
+	nics := tt.nics
+	if nics == 0 {
+		nics = 2
+	}
+	for i := range nics {
+		in.NICs = append(in.NICs, cloudstacksim.NIC{DeviceID: i, MAC: fmt.Sprintf("02:01:00:b0:%02x:%02x", id&255, i+1), BroadcastURI: fmt.Sprintf("vlan://%d", vlans[i])})
+	}
+	in.NICs[0].IP = "10.1.1.245"
 	h := cloudstacksim.Host{
 		Host: map[string]string{"kubeconfig": s.kubeconfig, "namespace": ns},
 		// The operator allows the loopback server the images are served from (internal hosts are refused otherwise).

@@ -37,7 +37,7 @@ func TestConsole(t *testing.T) {
 	requireBoot(t)
 	peers := vncpeer.Require(t)
 	ctx := t.Context()
-	require.NoError(t, fixture.HostNamespace(ctx, s.client, ns, 1577, 1578))
+	require.NoError(t, fixture.HostNamespace(ctx, s.client, ns, vlans...))
 	tt := variant{name: "containerDisk, BIOS", details: map[string]string{"image": "quay.io/containerdisks/fedora:43"}, cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"}
 	in, h := tt.instance()
 	requireSuccess(t, call(t, h, "create", in))

@@ -22,7 +22,7 @@ func TestBootDemo(t *testing.T) {
 		t.Skip("make boot-demo runs it (BOOT_DEMO=1); TestBoot boots the same Instance")
 	}
 	requireBoot(t)
-	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, 1577, 1578))
+	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, vlans...))
 	tt := variant{name: "containerDisk, BIOS", details: map[string]string{"image": "quay.io/containerdisks/fedora:43"}, cpus: 2, memoryMB: 1024, medium: "disk", bus: "virtio"}
 	in, h := tt.instance()
 	fmt.Printf("== CloudStack deploys %s (%d vCPUs, %d MiB, NICs %s and %s) on a host mapped to namespace %s\n",

@@ -171,8 +171,18 @@ func bootDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	return d
 }
 
-// startDomain converts vmi with KubeVirt's converter, rewrites host paths, and defines and starts the domain.
+// startDomain defines vmi's domain and starts it.
 func startDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
+	t.Helper()
+	d := defineDomain(t, vmi)
+	_, err := virsh(t.Context(), "start", d.name)
+	require.NoError(t, err, "libvirt starts KubeVirt's domain")
+	return d
+}
+
+// defineDomain converts vmi with KubeVirt's converter, rewrites host paths, and defines the domain in libvirt,
+// which is undefined when the test ends.
+func defineDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	t.Helper()
 	ctx := t.Context()
 	// One directory per VMI: a restart makes a new VMI (a new UID) whose domain has the same name.
@@ -191,8 +201,6 @@ func startDomain(t *testing.T, vmi *kubevirtv1.VirtualMachineInstance) domain {
 	_, err = virsh(ctx, "define", file)
 	require.NoError(t, err, "libvirt defines KubeVirt's domain:\n%s", xml)
 	t.Cleanup(func() { d.destroy() })
-	_, err = virsh(ctx, "start", d.name)
-	require.NoError(t, err, "libvirt starts KubeVirt's domain")
 	return d
 }
 
@@ -239,7 +247,9 @@ func (d domain) serialOutput(t *testing.T) string {
 func (d domain) destroy() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if domainState(ctx, d.name) == "running" {
+	// Any active state (running, paused) needs destroying: undefining an active domain only makes it transient,
+	// and its QEMU would outlive the test.
+	if st := domainState(ctx, d.name); st != "" && st != "shut off" {
 		_, _ = virsh(ctx, "destroy", d.name)
 	}
 	_, _ = virsh(ctx, "undefine", "--nvram", d.name)

@@ -141,6 +141,22 @@ func virsh(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// removeLeftovers destroys and undefines the domains an interrupted run of these tests left (named after the
+// tests' namespace, as KubeVirt names domains <namespace>_<vmi>), so that this run's names are free.
+func removeLeftovers(ctx context.Context) error {
+	out, err := virsh(ctx, "list", "--all", "--name")
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Fields(out) {
+		if strings.HasPrefix(name, ns+"_") {
+			fmt.Fprintf(os.Stderr, "boot: removing domain %s, left by an earlier run\n", name)
+			domain{name: name}.destroy()
+		}
+	}
+	return nil
+}
+
 // domainState is virsh domstate's answer: "running", "shut off", ..., or "" when no such domain is defined.
 func domainState(ctx context.Context, name string) string {
 	out, err := virsh(ctx, "domstate", name)

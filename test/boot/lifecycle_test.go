@@ -65,7 +65,7 @@ func (a *nodeAgent) sync(t *testing.T) *domain {
 // end the domain.
 func TestLifecycle(t *testing.T) {
 	requireBoot(t)
-	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, 1577, 1578))
+	require.NoError(t, fixture.HostNamespace(t.Context(), s.client, ns, vlans...))
 	golden := goldenPVC(t)
 	tt := variant{name: "PVC clone, BIOS, scsi", host: map[string]string{"root_disk_pvc": golden}, details: map[string]string{"storage_class": "standard", "disk_bus": "scsi"},
 		cpus: 2, memoryMB: 1024, medium: "disk", bus: "scsi"}

@@ -116,6 +116,9 @@ func setUp() (cleanup func(), err error) {
 		return cleanup, err
 	}
 	cleanups = append(cleanups, s.libvirt.stop)
+	if err := removeLeftovers(ctx); err != nil {
+		return cleanup, err
+	}
 	stopFiles, err := serveFiles()
 	if err != nil {
 		return cleanup, err
