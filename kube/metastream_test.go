@@ -29,7 +29,7 @@ func metadataList() *metav1.PartialObjectMetadataList {
 			Finalizers:        []string{"kubevirt.io/virtualMachineControllerFinalize"},
 			OwnerReferences:   []metav1.OwnerReference{{APIVersion: "v1", Kind: "X", Name: "owner", UID: "u"}},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubevirt-extension", Operation: metav1.ManagedFieldsOperationUpdate,
-				FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:x":"` + strings.Repeat("x", 1000) + `"}}`)}}},
+				FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:x":"` + strings.Repeat("x", 1000) + `"}}`)}},
 		}}
 		if i != 1 {
 			m.Labels = map[string]string{"cloudstack.apache.org/power-state": "poweron", "app.kubernetes.io/managed-by": "cloudstack-kubevirt"}

@@ -46,7 +46,6 @@ type roundVariant struct {
 	impl  impl
 	calls func(n int) int
 	args  func(i int) []string
-	env   []string
 }
 
 // pingRoundCase runs a ping round of 4.21 and 4.22.0 on each namespace: one status process per Instance, one
