@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the side-by-side benchmark (hack/bench) and writes docs/performance-results.md. Not part of CI: it loads
-# about 11,000 VMs into a local API server and takes 15 to 30 minutes on 2 cores.
+# Runs the side-by-side benchmark (hack/bench), writes docs/performance-results.md and draws docs/performance.svg.
+# Not part of CI: it loads about 11,000 VMs into a local API server and takes about 10 minutes on 2 cores.
 #   hack/bench.sh [-runs N] [-sizes 100,1000,10000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
