@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -80,10 +81,13 @@ var errProtobuf = errors.New("malformed protobuf in the metadata list")
 
 // decodeMetadataProtobuf reads a runtime.Unknown from r and streams the items of the list in its raw field.
 func decodeMetadataProtobuf(r *bufio.Reader, fn func(*metav1.PartialObjectMetadata)) (string, error) {
-	cont := ""
+	cont, sawList := "", false
 	for {
 		field, wire, err := readTag(r)
 		if errors.Is(err, io.EOF) {
+			if !sawList {
+				return "", fmt.Errorf("%w: no list in the body", errProtobuf)
+			}
 			return cont, nil
 		}
 		if err != nil {
@@ -96,12 +100,13 @@ func decodeMetadataProtobuf(r *bufio.Reader, fn func(*metav1.PartialObjectMetada
 			continue
 		}
 		n, err := binary.ReadUvarint(r)
-		if err != nil {
+		if err != nil || n > math.MaxInt64 {
 			return "", errProtobuf
 		}
 		if cont, err = decodeListStream(&io.LimitedReader{R: r, N: int64(n)}, fn); err != nil {
 			return "", err
 		}
+		sawList = true
 	}
 }
 
@@ -113,6 +118,9 @@ func decodeListStream(r *io.LimitedReader, fn func(*metav1.PartialObjectMetadata
 	for {
 		field, wire, err := readTag(br)
 		if errors.Is(err, io.EOF) {
+			if r.N != 0 {
+				return "", fmt.Errorf("%w: the body ends %d bytes before its list does", errProtobuf, r.N)
+			}
 			return cont, nil
 		}
 		if err != nil {
@@ -286,7 +294,9 @@ func skipStream(r *bufio.Reader, wire int) error {
 		_, err = r.Discard(4)
 	case wireBytes:
 		var n uint64
-		if n, err = binary.ReadUvarint(r); err == nil {
+		if n, err = binary.ReadUvarint(r); err == nil && n > math.MaxInt64 {
+			err = errProtobuf
+		} else if err == nil {
 			_, err = io.CopyN(io.Discard, r, int64(n))
 		}
 	default:

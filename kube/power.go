@@ -164,8 +164,8 @@ func (in Lifecycle) PowerListing(ctx context.Context) (entries []powercache.Entr
 	}
 	err = in.eachMetadata(ctx, func(meta *metav1.PartialObjectMetadata) {
 		name := meta.Labels[translate.LabelInstanceName]
-		if name == "" {
-			return
+		if vm, err := translate.VMName(name); err != nil || vm != meta.Name {
+			return // not the Instance's own VM (labels copied to another), which a status reads by name
 		}
 		state, _ := labelledState(meta)
 		entries = append(entries, powercache.Entry{Instance: name, UUID: meta.Labels[translate.LabelInstanceUUID], State: string(state)})

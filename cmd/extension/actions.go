@@ -39,8 +39,8 @@ func dispatch(ctx context.Context, name string, p *translate.Payload, log *slog.
 		}
 	}
 	if act.changesPower {
-		invalidatePowerStates(p, log)
-		defer invalidatePowerStates(p, log) // before the answer: CloudStack's next status sees the change
+		invalidatePowerStates(log)
+		defer invalidatePowerStates(log) // before the answer: CloudStack's next status sees the change
 	}
 	c, err := connect(act, p, log, rollback)
 	if err != nil {
@@ -216,7 +216,7 @@ func status(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.power != nil && c.power.ttl > 0 {
+	if c.power != nil && c.shouldList(c.power) {
 		if state, ok := c.listPowerStates(ctx, c.power, id); ok {
 			return powerAnswer{Status: "success", PowerState: state}, nil
 		}

@@ -57,11 +57,7 @@ func openHostDir(p *translate.Payload) (*powercache.Dir, error) {
 // cachedStatus answers status from the host's listing, before any connection is made; ok is false when the
 // cluster must be read. cmd/launcher answers the same way before this binary is even started.
 func cachedStatus(p *translate.Payload, log *slog.Logger) (answer any, ok bool) {
-	root, err := powercache.DefaultRoot()
-	if err != nil {
-		return nil, false
-	}
-	a, ok, err := powercache.AnswerStatus(root, statusRequest(p))
+	a, ok, _, err := answerFromListing(p)
 	if err != nil {
 		log.Warn("power-state listing not used", "error", err)
 	}
@@ -70,6 +66,29 @@ func cachedStatus(p *translate.Payload, log *slog.Logger) (answer any, ok bool) 
 	}
 	log.Info("status", "power_state", a.State, "source", kube.FromLabels, "listing", "read")
 	return powerAnswer{Status: "success", PowerState: a.State}, true
+}
+
+// answerFromListing is what the host's listing says of the payload's Instance (powercache.AnswerStatus).
+func answerFromListing(p *translate.Payload) (a powercache.Answer, ok, trusted bool, err error) {
+	root, err := powercache.DefaultRoot()
+	if err != nil {
+		return powercache.Answer{}, false, false, nil
+	}
+	return powercache.AnswerStatus(root, statusRequest(p))
+}
+
+// shouldList says whether this status should list the namespace for the round: not when a listing the round may
+// trust is there but cannot tell this Instance (listing again would find the same), nor when there is no room to
+// write one.
+func (c *call) shouldList(pc *powerCache) bool {
+	if _, _, trusted, _ := answerFromListing(c.payload); trusted {
+		return false
+	}
+	if !pc.dir.Room() {
+		c.log.Warn("power-state listing not written: its file system is full or read-only", "directory", pc.dir.String())
+		return false
+	}
+	return true
 }
 
 // listPowerStates reads the namespace's power states for the round's other status calls, stores them, and
@@ -105,18 +124,15 @@ func (c *call) listPowerStates(ctx context.Context, pc *powerCache, id kube.Iden
 	return "", false
 }
 
-// invalidatePowerStates makes every listing of the host stale: actions that change a power state call it when
-// they begin and when they end. It runs whatever the details say now, as a listing may be left from before.
-func invalidatePowerStates(p *translate.Payload, log *slog.Logger) {
+// invalidatePowerStates makes every listing on this management server stale, of every host: actions that change
+// a power state call it when they begin and when they end. It runs whatever the details say now, as a listing may
+// be left from before.
+func invalidatePowerStates(log *slog.Logger) {
 	root, err := powercache.DefaultRoot()
 	if err != nil {
 		return // no cache directory: no listing either
 	}
-	dir, err := powercache.Existing(root, statusRequest(p).HostKey())
-	if err == nil && dir != nil {
-		err = dir.Invalidate()
-	}
-	if err != nil {
+	if err := powercache.Invalidate(root); err != nil {
 		log.Error("power-state listing not invalidated: status may answer from it until it expires", "error", err)
 	}
 }

@@ -48,7 +48,7 @@ func answered(payloadPath string) bool {
 	if err != nil {
 		return false
 	}
-	a, ok, err := powercache.AnswerStatus(root, req)
+	a, ok, _, err := powercache.AnswerStatus(root, req)
 	if err != nil || !ok {
 		return false
 	}
@@ -72,6 +72,10 @@ func readPayload(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// Only a regular file can be read again by the extension: a payload on a pipe is left to it whole.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("payload %s is not a regular file", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxPayload+1))
 	if err == nil && len(data) > maxPayload {
 		err = fmt.Errorf("payload larger than %d bytes", maxPayload)

@@ -3,14 +3,17 @@
 //
 // Before 4.22.1, CloudStack asks for power states with one `status` process per Instance, one after another. Each
 // would otherwise open its own TLS connection and make its own requests; with a listing here, the first process
-// of a round lists the namespace once and the others read one local file. The listing is kept in the management
-// server's cache directory, in a directory per host, and is trusted only while all of these hold:
+// of a round lists the namespace once and the others read one local file. Listings are kept in the management
+// server's cache directory, one directory per host, and one is trusted only while all of these hold:
 //
-//   - its epoch is the host's current epoch: every action that changes a power state writes a new epoch when it
-//     begins and when it ends, and a listing carries the epoch its writer read before it listed;
+//   - its epoch is the management server's current epoch: every action that changes a power state, on any host,
+//     writes a new epoch when it begins and when it ends, and a listing carries the epoch its writer read before
+//     it listed. One epoch for all hosts, so that no difference between the details of an action's payload and a
+//     status's, nor two hosts sharing a namespace, can leave a listing standing after an action;
 //   - the local clock is between the time its listing began and its expiry, which is never later than the
-//     reconciler's heartbeat vouched for the labels it was read from;
-//   - the directory and files are the extension's user's alone.
+//     reconciler's heartbeat vouched for the labels it was read from, nor more than MaxAge after it began;
+//   - the directories and files are the extension's user's alone, and the epoch could be written: a listing that
+//     no action could have made stale is not believed.
 //
 // docs/performance.md gives the argument; powercache_test.go and test/e2e test its edges.
 package powercache
@@ -40,29 +43,36 @@ type Entry struct {
 
 // Listing is a host's power states as one round of reads found them.
 type Listing struct {
-	Epoch   string    // the host's epoch, read before the reads began
+	Epoch   string    // the epoch, read before the reads began
 	Taken   time.Time // local clock, before the reads began
 	Until   time.Time // local clock: the listing is not trusted from then on
 	LogFile string    // where a status answered from the listing logs, as the log_file detail resolved
 	Entries []Entry
 }
 
-// Dir is one host's directory.
+// MaxAge bounds how long after it was taken any listing is trusted, whatever it says (translate.MaxStatusCache
+// is the same bound for the detail).
+const MaxAge = time.Minute
+
+// Dir is one host's directory, under the management server's root.
 type Dir struct {
-	path string
-	now  func() time.Time
+	root, path string
+	now        func() time.Time
 	// betweenReads runs after Lookup read the listing and before it reads the epoch: tests put an action there.
 	betweenReads func()
 }
 
 const (
 	listingFile = "listing"
-	epochFile   = "epoch"
+	epochFile   = "epoch" // in the root: one for all hosts
 	header      = "cloudstack-kubevirt power listing v1"
 	// maxListing bounds what a reader loads: about 100 bytes a VM, so far above a host's VMs.
 	maxListing = 64 << 20
 	// clockTolerance: a listing taken more than this in the local clock's future means the clock went back.
 	clockTolerance = time.Second
+	// minRoom is the free space below which no listing is written: writing would fail, after the namespace was
+	// listed for nothing.
+	minRoom = 4 << 20
 )
 
 // DefaultRoot is the per-user cache directory of the management server's user ($XDG_CACHE_HOME or ~/.cache).
@@ -78,41 +88,53 @@ func DefaultRoot() (string, error) {
 // directory that is a symbolic link, is not the current user's or that others may enter: a listing placed there
 // by someone else would be believed.
 func Open(root, key string) (*Dir, error) {
-	dir := &Dir{path: filepath.Join(root, key), now: time.Now}
+	dir := &Dir{root: root, path: filepath.Join(root, key), now: time.Now}
 	// Every status call opens it: two system calls when both exist. The root's parents are the user's own
 	// (~/.cache), and a directory no one else may write cannot have its entries replaced by anyone else.
 	if privateDir(root) && privateDir(dir.path) {
 		return dir, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
-		return nil, fmt.Errorf("creating the cache directory %s: %w", filepath.Dir(root), err)
+	if err := ensureRoot(root); err != nil {
+		return nil, err
 	}
-	for _, dir := range []string{root, filepath.Join(root, key)} {
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("creating the cache directory %s: %w", dir, err)
-		}
-		fi, err := os.Lstat(dir)
-		if err != nil {
-			return nil, fmt.Errorf("reading the cache directory %s: %w", dir, err)
-		}
-		if err := private(fi, true); err != nil {
-			return nil, fmt.Errorf("cache directory %s %w", dir, err)
-		}
+	if err := ensureDir(dir.path); err != nil {
+		return nil, err
 	}
 	return dir, nil
 }
 
-// String is the directory's path.
-func (d *Dir) String() string { return d.path }
-
 // Existing returns the directory of the host key under root when it exists, and nil when it does not: there is
-// then no listing to make stale.
+// then no listing to read.
 func Existing(root, key string) (*Dir, error) {
 	if _, err := os.Lstat(filepath.Join(root, key)); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	return Open(root, key)
 }
+
+func ensureRoot(root string) error {
+	if err := os.MkdirAll(filepath.Dir(root), 0o700); err != nil {
+		return fmt.Errorf("creating the cache directory %s: %w", filepath.Dir(root), err)
+	}
+	return ensureDir(root)
+}
+
+func ensureDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating the cache directory %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("reading the cache directory %s: %w", dir, err)
+	}
+	if err := private(fi, true); err != nil {
+		return fmt.Errorf("cache directory %s %w", dir, err)
+	}
+	return nil
+}
+
+// String is the directory's path.
+func (d *Dir) String() string { return d.path }
 
 func privateDir(path string) bool {
 	fi, err := os.Lstat(path)
@@ -133,42 +155,75 @@ func private(fi fs.FileInfo, dir bool) error {
 	return mine(fi)
 }
 
-// Epoch returns the host's current epoch, writing a first one if there is none.
+// Epoch returns the current epoch, writing a first one if there is none (or only an unreadable one).
 func (d *Dir) Epoch() (string, error) {
-	epoch, err := d.read(epochFile, 64)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := d.writeEpoch(); err != nil {
+	epoch, err := readEpoch(d.root)
+	if err == nil && epoch == "" {
+		if err := writeEpoch(d.root); err != nil {
 			return "", err
 		}
-		epoch, err = d.read(epochFile, 64)
+		epoch, err = readEpoch(d.root)
 	}
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(epoch)), nil
+	if epoch == "" {
+		return "", errors.New("the power-state epoch could not be written")
+	}
+	return epoch, nil
 }
 
-// Invalidate writes a new epoch, so that no listing written before is trusted again. When the new epoch cannot
-// be written (a full disk), it removes the epoch and the listing instead: a host without an epoch has no listing
-// anyone trusts.
-func (d *Dir) Invalidate() error {
-	err := d.writeEpoch()
+// readEpoch returns the epoch under root, "" when there is none or it is not one (a crash can leave an empty
+// file: writes are not synced).
+func readEpoch(root string) (string, error) {
+	data, err := readFile(filepath.Join(root, epochFile), 64)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	epoch := strings.TrimSpace(string(data))
+	if _, err := hex.DecodeString(epoch); err != nil || len(epoch) != 32 {
+		return "", nil
+	}
+	return epoch, nil
+}
+
+// Invalidate makes every listing of every host under d's root stale.
+func (d *Dir) Invalidate() error { return Invalidate(d.root) }
+
+// Invalidate writes a new epoch under root, so that no listing written before is trusted again. When the new
+// epoch cannot be written (a full disk), it removes the epoch instead: without an epoch no listing is trusted.
+// A root that does not exist holds no listing.
+func Invalidate(root string) error {
+	if _, err := os.Lstat(root); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	err := writeEpoch(root)
 	if err == nil {
 		return nil
 	}
-	errEpoch := os.Remove(filepath.Join(d.path, epochFile))
-	errListing := os.Remove(filepath.Join(d.path, listingFile))
-	if (errEpoch == nil || errors.Is(errEpoch, fs.ErrNotExist)) && (errListing == nil || errors.Is(errListing, fs.ErrNotExist)) {
-		return nil
+	if errRemove := os.Remove(filepath.Join(root, epochFile)); errRemove != nil && !errors.Is(errRemove, fs.ErrNotExist) {
+		return fmt.Errorf("invalidating the power-state listings in %s: %w", root, errors.Join(err, errRemove))
 	}
-	return fmt.Errorf("invalidating the power-state listing in %s: %w", d.path, errors.Join(err, errEpoch, errListing))
+	return nil
 }
 
-// writeEpoch writes a new random epoch.
-func (d *Dir) writeEpoch() error {
+func writeEpoch(root string) error {
+	if !privateDir(root) {
+		return fmt.Errorf("cache directory %s is missing or open to others", root)
+	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return d.write(epochFile, []byte(hex.EncodeToString(b[:])+"\n"))
+	return writeFile(root, epochFile, []byte(hex.EncodeToString(b[:])+"\n"))
+}
+
+// Room says whether there is room to write a listing: a full or read-only file system would make the namespace
+// be listed for nothing on every call.
+func (d *Dir) Room() bool {
+	free, ok := freeBytes(d.path)
+	return ok && free >= minRoom
 }
 
 // Store writes l as the host's listing, atomically: a reader sees the old listing or the new one, whole.
@@ -188,36 +243,42 @@ func (d *Dir) Store(l Listing) error {
 		}
 		fmt.Fprintf(&b, "%s %s %s\n", e.Instance, e.UUID, state)
 	}
-	return d.write(listingFile, b.Bytes())
+	return writeFile(d.path, listingFile, b.Bytes())
 }
 
-// Lookup returns the entry of the Instance from the host's listing, and the listing's log file. ok is false when
-// there is no listing the rules above let it trust, or it does not hold the Instance: the caller then reads the
-// cluster. The epoch is read after the listing, so an action that ended before Lookup returns is always seen.
-func (d *Dir) Lookup(instance string) (e Entry, logFile string, ok bool, err error) {
-	data, err := d.read(listingFile, maxListing)
+// Result is what the host's listing says of an Instance.
+type Result struct {
+	// Trusted: there is a listing the rules above let a reader trust. When it does not name the Instance with
+	// a state (Hit false), reading that one VM is the answer: listing the namespace again would find the same.
+	Trusted bool
+	Hit     bool
+	Entry   Entry
+	LogFile string
+}
+
+// Lookup reads the Instance's entry from the host's listing. The epoch is read after the listing, so an action
+// that ended before Lookup reads the epoch is always seen.
+func (d *Dir) Lookup(instance string) (Result, error) {
+	data, err := readFile(filepath.Join(d.path, listingFile), maxListing)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Entry{}, "", false, nil
+		return Result{}, nil
 	}
 	if err != nil {
-		return Entry{}, "", false, err
+		return Result{}, err
 	}
 	head, logFile, body, valid := parseHead(data, d.now())
-	if !valid {
-		return Entry{}, "", false, nil
+	if !valid || !writable(d.root) {
+		return Result{}, nil // a listing no action could have made stale is not believed
 	}
 	if d.betweenReads != nil {
 		d.betweenReads()
 	}
-	epoch, err := d.read(epochFile, 64)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Entry{}, "", false, nil
+	epoch, err := readEpoch(d.root)
+	if err != nil || epoch == "" || epoch != head {
+		return Result{}, err
 	}
-	if err != nil || strings.TrimSpace(string(epoch)) != head {
-		return Entry{}, "", false, err
-	}
-	e, ok = find(body, instance)
-	return e, logFile, ok, nil
+	e, hit := find(body, instance)
+	return Result{Trusted: true, Hit: hit, Entry: e, LogFile: logFile}, nil
 }
 
 // parseHead reads the listing's header and says whether its times hold at now; it returns the listing's epoch,
@@ -235,7 +296,8 @@ func parseHead(data []byte, now time.Time) (epoch, logFile string, body []byte, 
 	if err1 != nil || err2 != nil {
 		return "", "", nil, false
 	}
-	if now.Before(time.Unix(0, taken).Add(-clockTolerance)) || !now.Before(time.Unix(0, until)) {
+	takenAt, untilAt := time.Unix(0, taken), time.Unix(0, until)
+	if untilAt.Sub(takenAt) > MaxAge || now.Before(takenAt.Add(-clockTolerance)) || !now.Before(untilAt) {
 		return "", "", nil, false
 	}
 	return fields[0], string(third), body, true
@@ -257,24 +319,20 @@ func find(body []byte, instance string) (Entry, bool) {
 		}
 		line, _, _ := bytes.Cut(body[start:], []byte("\n"))
 		f := strings.Fields(string(line))
-		if len(f) != 3 {
+		if len(f) != 3 || f[2] == "-" {
 			return Entry{}, false
 		}
-		state := f[2]
-		if state == "-" {
-			state = ""
-		}
-		return Entry{Instance: f[0], UUID: f[1], State: state}, true
+		return Entry{Instance: f[0], UUID: f[1], State: f[2]}, true
 	}
 	return Entry{}, false
 }
 
 func field(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\r\n") }
 
-// read returns the file's content, refusing a symbolic link, a file that is not the user's alone, and more than
-// limit bytes.
-func (d *Dir) read(name string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(filepath.Join(d.path, name), os.O_RDONLY|openFlags, 0)
+// readFile returns the file's content, refusing a symbolic link, a file that is not the user's alone, and more
+// than limit bytes.
+func readFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -297,9 +355,9 @@ func (d *Dir) read(name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// write replaces the file atomically: a temporary file of mode 0600 in the same directory, renamed over it.
-func (d *Dir) write(name string, data []byte) error {
-	tmp, err := os.CreateTemp(d.path, "."+name+".*")
+// writeFile replaces dir/name atomically: a temporary file of mode 0600 in the same directory, renamed over it.
+func writeFile(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*")
 	if err != nil {
 		return err
 	}
@@ -308,11 +366,11 @@ func (d *Dir) write(name string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(d.path, name))
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("writing %s: %w", filepath.Join(d.path, name), err)
+		return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func store(t *testing.T, d *Dir, taken time.Time, ttl time.Duration) {
 	t.Helper()
 	epoch, err := d.Epoch()
 	require.NoError(t, err)
-	require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: taken, Until: taken.Add(ttl), Entries: []Entry{
+	require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: taken, Until: taken.Add(ttl), LogFile: "/var/log/x.log", Entries: []Entry{
 		{Instance: "i-2-10-VM", UUID: "uuid-10", State: "poweron"},
 		{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"},
 		{Instance: "i-2-11-VM", UUID: "uuid-11"}, // label not current
@@ -45,21 +45,22 @@ func store(t *testing.T, d *Dir, taken time.Time, ttl time.Duration) {
 
 func TestLookup(t *testing.T) {
 	now := time.Now()
+	hit := func(e Entry) Result { return Result{Trusted: true, Hit: true, Entry: e, LogFile: "/var/log/x.log"} }
+	miss := Result{Trusted: true, LogFile: "/var/log/x.log"} // a listing to trust, without this Instance
 	tests := []struct {
 		name   string
 		change func(t *testing.T, d *Dir)
 		vm     string
-		want   Entry
-		hit    bool
+		want   Result
 	}{
-		{name: "hit", vm: "i-2-1-VM", want: Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"}, hit: true},
+		{name: "hit", vm: "i-2-1-VM", want: hit(Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"})},
 		{name: "a name that is a prefix of another's is its own line", vm: "i-2-10-VM",
-			want: Entry{Instance: "i-2-10-VM", UUID: "uuid-10", State: "poweron"}, hit: true},
-		{name: "state the listing could not tell", vm: "i-2-11-VM", want: Entry{Instance: "i-2-11-VM", UUID: "uuid-11"}, hit: true},
-		{name: "not in the listing", vm: "i-2-12-VM"},
-		{name: "a line with a space was never written", vm: "bad"},
-		{name: "a name that ends another's is not it", vm: "1-VM"},
-		{name: "a UUID is not a name", vm: "uuid-1"},
+			want: hit(Entry{Instance: "i-2-10-VM", UUID: "uuid-10", State: "poweron"})},
+		{name: "state the listing could not tell", vm: "i-2-11-VM", want: miss},
+		{name: "not in the listing", vm: "i-2-12-VM", want: miss},
+		{name: "a line with a space was never written", vm: "bad", want: miss},
+		{name: "a name that ends another's is not it", vm: "1-VM", want: miss},
+		{name: "a UUID is not a name", vm: "uuid-1", want: miss},
 		{name: "an action since", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) { require.NoError(t, d.Invalidate()) }},
 		{name: "an action between reading the listing and the epoch", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			d.betweenReads = func() { require.NoError(t, d.Invalidate()) }
@@ -68,9 +69,18 @@ func TestLookup(t *testing.T) {
 		{name: "the clock went back", vm: "i-2-1-VM", change: func(_ *testing.T, d *Dir) { d.now = func() time.Time { return now.Add(-2 * time.Second) } }},
 		{name: "within the clock tolerance", vm: "i-2-1-VM", change: func(_ *testing.T, d *Dir) {
 			d.now = func() time.Time { return now.Add(-500 * time.Millisecond) }
-		}, want: Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"}, hit: true},
+		}, want: hit(Entry{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"})},
 		{name: "epoch removed", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
-			require.NoError(t, os.Remove(filepath.Join(d.path, epochFile)))
+			require.NoError(t, os.Remove(filepath.Join(d.root, epochFile)))
+		}},
+		{name: "an empty epoch, as a crash can leave", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
+			require.NoError(t, os.WriteFile(filepath.Join(d.root, epochFile), nil, 0o600))
+		}},
+		{name: "a listing claiming to last longer than MaxAge", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
+			epoch, err := d.Epoch()
+			require.NoError(t, err)
+			require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: now, Until: now.Add(MaxAge + time.Second),
+				Entries: []Entry{{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweroff"}}}))
 		}},
 		{name: "listing removed", vm: "i-2-1-VM", change: func(t *testing.T, d *Dir) {
 			require.NoError(t, os.Remove(filepath.Join(d.path, listingFile)))
@@ -94,9 +104,8 @@ func TestLookup(t *testing.T) {
 			if tt.change != nil {
 				tt.change(t, d)
 			}
-			got, _, hit, err := d.Lookup(tt.vm)
+			got, err := d.Lookup(tt.vm)
 			require.NoError(t, err)
-			assert.Equal(t, tt.hit, hit)
 			assert.Equal(t, tt.want, got)
 		})
 	}
@@ -119,25 +128,30 @@ func TestListingOfAnEpochReplacedDuringTheReads(t *testing.T) {
 	require.NoError(t, d.Invalidate()) // the action, while the writer was listing
 	require.NoError(t, d.Store(Listing{Epoch: epoch, Taken: time.Now(), Until: time.Now().Add(time.Minute),
 		Entries: []Entry{{Instance: "i-2-1-VM", UUID: "uuid-1", State: "poweron"}}}))
-	_, _, hit, err := d.Lookup("i-2-1-VM")
+	res, err := d.Lookup("i-2-1-VM")
 	require.NoError(t, err)
-	assert.False(t, hit)
+	assert.False(t, res.Trusted)
 }
 
-func TestHostsDoNotShare(t *testing.T) {
+// Hosts read their own listings, and any action makes every listing of the management server stale: an action's
+// payload could name its host with other details than a status's, or two hosts could share a namespace.
+func TestHosts(t *testing.T) {
 	root := newRoot(t)
 	a, err := Open(root, hostA.HostKey())
 	require.NoError(t, err)
 	b, err := Open(root, hostB.HostKey())
 	require.NoError(t, err)
 	store(t, a, time.Now(), time.Minute)
-	_, _, hit, err := b.Lookup("i-2-1-VM")
+	res, err := b.Lookup("i-2-1-VM")
 	require.NoError(t, err)
-	assert.False(t, hit, "host b read host a's listing")
-	require.NoError(t, b.Invalidate())
-	_, _, hit, err = a.Lookup("i-2-1-VM")
+	assert.False(t, res.Trusted, "host b read host a's listing")
+	res, err = a.Lookup("i-2-1-VM")
 	require.NoError(t, err)
-	assert.True(t, hit, "an action on host b invalidated host a's listing")
+	assert.True(t, res.Hit)
+	require.NoError(t, Invalidate(root)) // an action, through whichever host
+	res, err = a.Lookup("i-2-1-VM")
+	require.NoError(t, err)
+	assert.False(t, res.Trusted, "an action left a listing standing")
 	ambiguous := []StatusRequest{
 		{Details: [3]map[string]string{{"a": "bc"}}},
 		{Details: [3]map[string]string{{"ab": "c"}}},
@@ -152,7 +166,7 @@ func TestHostsDoNotShare(t *testing.T) {
 func TestFilesArePrivate(t *testing.T) {
 	d := openDir(t, newRoot(t))
 	store(t, d, time.Now(), time.Minute)
-	for _, name := range []string{d.path, filepath.Join(d.path, listingFile), filepath.Join(d.path, epochFile)} {
+	for _, name := range []string{d.path, filepath.Join(d.path, listingFile), filepath.Join(d.root, epochFile)} {
 		fi, err := os.Stat(name)
 		require.NoError(t, err)
 		assert.Zero(t, fi.Mode().Perm()&0o077, "%s is open to others: %v", name, fi.Mode())
@@ -205,8 +219,8 @@ func TestRefusesWhatOthersCouldPlant(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			_, _, hit, err := d.Lookup("i-2-1-VM")
-			assert.False(t, hit)
+			res, err := d.Lookup("i-2-1-VM")
+			assert.False(t, res.Trusted)
 			require.Error(t, err)
 			assert.Contains(t, strings.ReplaceAll(err.Error(), "too many levels of symbolic links", "symbolic link"), tt.readErr)
 		})
@@ -232,10 +246,28 @@ func TestFullDiskInvalidates(t *testing.T) {
 	d := openDir(t, root)
 	store(t, d, time.Now(), time.Minute)
 	fullfs.Fill(t, free)
-	require.NoError(t, d.Invalidate(), "the listing could not be removed")
-	_, _, hit, err := d.Lookup("i-2-1-VM")
+	assert.False(t, d.Room(), "a full disk has room for a listing")
+	require.NoError(t, d.Invalidate(), "the epoch could not be removed")
+	res, err := d.Lookup("i-2-1-VM")
 	require.NoError(t, err)
-	assert.False(t, hit, "a listing older than the action was trusted")
+	assert.False(t, res.Trusted, "a listing older than the action was trusted")
+}
+
+// A file system that went read-only keeps its listings, but no action could make them stale: none is believed.
+func TestReadOnly(t *testing.T) {
+	dir := fullfs.Mount(t, "8m")
+	d := openDir(t, filepath.Join(dir, "power"))
+	assert.True(t, d.Room())
+	store(t, d, time.Now(), time.Minute)
+	res, err := d.Lookup("i-2-1-VM")
+	require.NoError(t, err)
+	require.True(t, res.Hit)
+	fullfs.ReadOnly(t, dir)
+	assert.Error(t, d.Invalidate(), "an epoch was written on a read-only file system")
+	assert.False(t, d.Room())
+	res, err = d.Lookup("i-2-1-VM")
+	require.NoError(t, err)
+	assert.False(t, res.Trusted, "a listing no action could replace was trusted")
 }
 
 // fullDisk returns a cache root on a small file system that is full.

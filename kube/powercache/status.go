@@ -57,13 +57,14 @@ func orElse(a, b string) string {
 	return b
 }
 
-// HostKey names the host's directory: a hash of its operator-level details, level by level, keys sorted. Two
-// hosts share a listing only if all of those are the same.
+// HostKey names the host's directory: a hash of its operator-level details, level by level, keys sorted, each
+// string length-prefixed so that no two sets of details encode alike. Which listing a status reads depends on
+// it; which listings an action makes stale does not (the epoch is one for all hosts).
 func (r StatusRequest) HostKey() string {
 	h := sha256.New()
 	for level, details := range r.Details {
 		for _, k := range slices.Sorted(maps.Keys(details)) {
-			fmt.Fprintf(h, "%d\x00%s\x00%s\x00", level, k, details[k])
+			fmt.Fprintf(h, "%d:%d:%s%d:%s", level, len(k), k, len(details[k]), details[k])
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -75,19 +76,23 @@ type Answer struct {
 	LogFile string
 }
 
-// AnswerStatus answers the request from its host's listing under root; ok is false when the listing cannot
-// (no listing it may trust, not the Instance's, or a state it could not tell), and the cluster must be read.
-func AnswerStatus(root string, r StatusRequest) (a Answer, ok bool, err error) {
+// AnswerStatus answers the request from its host's listing under root. ok is false when it cannot; trusted then
+// says whether a listing that may be trusted has nothing to say of this Instance (not in it, another Instance's
+// VM, a label not current), in which case reading that one VM is the answer.
+func AnswerStatus(root string, r StatusRequest) (a Answer, ok, trusted bool, err error) {
 	if r.Instance == "" {
-		return Answer{}, false, nil
+		return Answer{}, false, false, nil
 	}
 	dir, err := Existing(root, r.HostKey())
 	if err != nil || dir == nil {
-		return Answer{}, false, err // no directory: no listing, and nothing to create for a read
+		return Answer{}, false, false, err // no directory: no listing, and nothing to create for a read
 	}
-	e, logFile, hit, err := dir.Lookup(r.Instance)
-	if err != nil || !hit || e.State == "" || e.UUID != r.UUID {
-		return Answer{}, false, err
+	res, err := dir.Lookup(r.Instance)
+	if err != nil || !res.Trusted {
+		return Answer{}, false, false, err
 	}
-	return Answer{State: e.State, LogFile: logFile}, true, nil
+	if !res.Hit || res.Entry.UUID != r.UUID {
+		return Answer{}, false, true, nil
+	}
+	return Answer{State: res.Entry.State, LogFile: res.LogFile}, true, true, nil
 }

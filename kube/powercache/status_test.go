@@ -64,22 +64,29 @@ func TestAnswerStatus(t *testing.T) {
 	require.NoError(t, dir.Store(powercache.Listing{Epoch: epoch, Taken: now, Until: now.Add(time.Minute), LogFile: "/var/log/x.log",
 		Entries: []powercache.Entry{{Instance: "i-2-1-VM", UUID: "u-1", State: "poweron"}, {Instance: "i-2-2-VM", UUID: "u-2"}}}))
 
-	ask := func(instance, uuid string, details [3]map[string]string) (powercache.Answer, bool) {
-		a, ok, err := powercache.AnswerStatus(root, powercache.StatusRequest{Instance: instance, UUID: uuid, Details: details})
-		require.NoError(t, err)
-		return a, ok
+	tests := []struct {
+		name           string
+		instance, uuid string
+		details        [3]map[string]string
+		ok, trusted    bool
+	}{
+		{"the Instance", "i-2-1-VM", "u-1", host.Details, true, true},
+		{"another Instance's VM", "i-2-1-VM", "u-other", host.Details, false, true},
+		{"a state the listing could not tell", "i-2-2-VM", "u-2", host.Details, false, true},
+		{"names are matched exactly", "i-2-1-vm", "u-1", host.Details, false, true},
+		{"an Instance not in the listing", "i-2-3-VM", "u-3", host.Details, false, true},
+		{"another host", "i-2-1-VM", "u-1", [3]map[string]string{{"namespace": "tenant-b"}, nil, {"log_file": "/var/log/x.log"}}, false, false},
+		{"no Instance", "", "", host.Details, false, false},
 	}
-	a, ok := ask("i-2-1-VM", "u-1", host.Details)
-	assert.True(t, ok)
-	assert.Equal(t, powercache.Answer{State: "poweron", LogFile: "/var/log/x.log"}, a)
-	_, ok = ask("i-2-1-VM", "u-other", host.Details)
-	assert.False(t, ok, "answered for another Instance's VM")
-	_, ok = ask("i-2-2-VM", "u-2", host.Details)
-	assert.False(t, ok, "answered a state the listing could not tell")
-	_, ok = ask("i-2-1-vm", "u-1", host.Details)
-	assert.False(t, ok, "instance names are matched exactly")
-	_, ok = ask("i-2-1-VM", "u-1", [3]map[string]string{{"namespace": "tenant-b"}, nil, {"log_file": "/var/log/x.log"}})
-	assert.False(t, ok, "answered from another host's listing")
-	_, ok = ask("", "", host.Details)
-	assert.False(t, ok)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, ok, trusted, err := powercache.AnswerStatus(root, powercache.StatusRequest{Instance: tt.instance, UUID: tt.uuid, Details: tt.details})
+			require.NoError(t, err)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.trusted, trusted)
+			if ok {
+				assert.Equal(t, powercache.Answer{State: "poweron", LogFile: "/var/log/x.log"}, a)
+			}
+		})
+	}
 }

@@ -26,6 +26,13 @@ func Mount(t testing.TB, size string) string {
 	return dir
 }
 
+// ReadOnly remounts the file system Mount mounted on dir read-only, as the kernel does after an error.
+func ReadOnly(t testing.TB, dir string) {
+	t.Helper()
+	out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
 // Fill writes path until its file system has no room left.
 func Fill(t testing.TB, path string) {
 	t.Helper()
