@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,10 +28,14 @@ import (
 	"github.com/cloudstack-kubevirt/cloudstack-kubevirt/translate"
 )
 
-const (
-	ns       = "boot"
-	goldenNS = "boot-golden"
-)
+// nsPrefix starts the namespace of each run's Instances. KubeVirt names a domain <namespace>_<vmi>, so the
+// namespace carries the run's process id: runs on one machine share the system's libvirtd, and each must know its
+// own domains and those a dead run left.
+const nsPrefix = "boot-"
+
+var ns = nsPrefix + strconv.Itoa(os.Getpid())
+
+const goldenNS = "boot-golden"
 
 var namespaces = []string{ns}
 

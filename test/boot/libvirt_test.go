@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -113,8 +114,16 @@ func ensureQEMUUser(ctx context.Context) error {
 	return nil
 }
 
+// stop stops the libvirtd this run started, unless another run's domains still use it (runs share the system's
+// libvirtd; the last one out stops it).
 func (d *libvirtd) stop() {
 	if d == nil || d.cmd == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := virsh(ctx, "list", "--all", "--name"); err == nil && strings.TrimSpace(out) != "" {
+		fmt.Fprintf(os.Stderr, "boot: leaving libvirtd running for the domains of another run: %s\n", strings.Join(strings.Fields(out), ", "))
 		return
 	}
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
@@ -141,20 +150,28 @@ func virsh(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// removeLeftovers destroys and undefines the domains an interrupted run of these tests left (named after the
-// tests' namespace, as KubeVirt names domains <namespace>_<vmi>), so that this run's names are free.
+// removeLeftovers destroys and undefines the domains an interrupted run of these tests left: those in a
+// namespace of a run (boot-<pid>) whose process is gone. A run still going keeps its own.
 func removeLeftovers(ctx context.Context) error {
 	out, err := virsh(ctx, "list", "--all", "--name")
 	if err != nil {
 		return err
 	}
 	for _, name := range strings.Fields(out) {
-		if strings.HasPrefix(name, ns+"_") {
-			fmt.Fprintf(os.Stderr, "boot: removing domain %s, left by an earlier run\n", name)
-			domain{name: name}.destroy()
+		run, _, ok := strings.Cut(strings.TrimPrefix(name, nsPrefix), "_")
+		pid, err := strconv.Atoi(run)
+		if !strings.HasPrefix(name, nsPrefix) || !ok || err != nil || processAlive(pid) {
+			continue
 		}
+		fmt.Fprintf(os.Stderr, "boot: removing domain %s, left by an earlier run (process %d is gone)\n", name, pid)
+		domain{name: name}.destroy()
 	}
 	return nil
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // domainState is virsh domstate's answer: "running", "shut off", ..., or "" when no such domain is defined.
