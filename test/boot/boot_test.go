@@ -328,7 +328,19 @@ func assertGuest(t *testing.T, tt variant, in cloudstacksim.Instance, vmi *kubev
 	require.Len(t, boot, 1, "one device holds the probe's boot medium: %+v", r.disks)
 	assert.Equal(t, tt.medium, boot[0].medium, "booted from")
 	assert.Equal(t, tt.bus, boot[0].bus, "bus of the device it booted from")
-	assert.Len(t, r.disks, len(vmi.Spec.Domain.Devices.Disks), "one block device per VMI disk: %+v", r.disks)
+	var wantBuses, gotBuses []string
+	for _, d := range vmi.Spec.Domain.Devices.Disks {
+		switch {
+		case d.Disk != nil:
+			wantBuses = append(wantBuses, string(d.Disk.Bus))
+		case d.CDRom != nil:
+			wantBuses = append(wantBuses, string(d.CDRom.Bus))
+		}
+	}
+	for _, d := range r.disks {
+		gotBuses = append(gotBuses, d.bus)
+	}
+	assert.ElementsMatch(t, wantBuses, gotBuses, "one block device per VMI disk, on its bus: %+v", r.disks)
 }
 
 // allowClones binds manifests/extension-rbac's clone-source ClusterRole in sourceNS to the ServiceAccount KubeVirt
