@@ -28,7 +28,11 @@ stdio_handler = "file"
 
 const qemuConfPath = "/etc/libvirt/qemu.conf"
 
-// libvirtd is the libvirt daemon the tests started, or nil when one was running already.
+// libvirtdPidFile is where a libvirtd these tests started keeps its process id, whichever run started it, so that
+// the last run out can stop it.
+const libvirtdPidFile = "/run/cloudstack-kubevirt-boot-libvirtd.pid"
+
+// libvirtd is the libvirt daemon the tests use: cmd is the one this run started, nil when it found one running.
 type libvirtd struct {
 	cmd *exec.Cmd
 }
@@ -51,7 +55,7 @@ func startLibvirtd(ctx context.Context, work string) (*libvirtd, error) {
 	if err := os.WriteFile(conf, []byte("log_outputs = \"3:stderr\"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("libvirtd", "--config", conf, "--pid-file", filepath.Join(work, "libvirtd.pid"))
+	cmd := exec.Command("libvirtd", "--config", conf, "--pid-file", libvirtdPidFile)
 	log, err := os.Create(filepath.Join(work, "libvirtd.log"))
 	if err != nil {
 		return nil, err
@@ -114,10 +118,10 @@ func ensureQEMUUser(ctx context.Context) error {
 	return nil
 }
 
-// stop stops the libvirtd this run started, unless another run's domains still use it (runs share the system's
-// libvirtd; the last one out stops it).
+// stop stops the libvirtd the tests started, this run or another, unless another run's domains still use it: runs
+// on one machine share it, and the last one out stops it. A libvirtd the tests did not start is left alone.
 func (d *libvirtd) stop() {
-	if d == nil || d.cmd == nil {
+	if d == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -126,15 +130,43 @@ func (d *libvirtd) stop() {
 		fmt.Fprintf(os.Stderr, "boot: leaving libvirtd running for the domains of another run: %s\n", strings.Join(strings.Fields(out), ", "))
 		return
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-done
+	if d.cmd != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = d.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-done
+		}
+		return
 	}
+	pid := testsLibvirtd()
+	if pid == 0 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for deadline := time.Now().Add(10 * time.Second); processAlive(pid) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testsLibvirtd is the process id of a running libvirtd another run of these tests started, or 0.
+func testsLibvirtd() int {
+	b, err := os.ReadFile(libvirtdPidFile)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "libvirtd" {
+		return 0
+	}
+	return pid
 }
 
 // virsh runs one virsh command against the system libvirtd.
