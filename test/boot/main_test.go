@@ -37,7 +37,7 @@ type suite struct {
 	client     client.Client
 	admin      *rest.Config // envtest's admin
 	kubeconfig string
-	extension  string // cmd/extension, built
+	extension  string // the launcher, with the extension beside it, as installed
 	converter  string // test/upstream/cmd/kubevirt-domain, built
 	sim        *kubevirtsim.Sim
 	guest      guest
@@ -190,14 +190,18 @@ func qemuHasDevice(ctx context.Context, name string) bool {
 	return err == nil && strings.Contains(string(out), `name "`+name+`"`)
 }
 
+// buildExtension lays the extension out as hack/install.sh installs it: the launcher as kubevirt-extension, which
+// CloudStack runs, and the extension beside it as kubevirt-extension-core.
 func buildExtension(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "extension")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/extension")
-	cmd.Dir = repoRoot()
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building cmd/extension: %w\n%s", err, msg)
+	dir = filepath.Join(dir, "extension")
+	for _, b := range []struct{ out, cmd string }{{"kubevirt-extension-core", "extension"}, {"kubevirt-extension", "launcher"}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, b.out), "./cmd/"+b.cmd)
+		cmd.Dir = repoRoot()
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building cmd/%s: %w\n%s", b.cmd, err, msg)
+		}
 	}
-	return out, nil
+	return filepath.Join(dir, "kubevirt-extension"), nil
 }
 
 func repoRoot() string {
