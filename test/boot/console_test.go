@@ -6,13 +6,11 @@ import (
 	"image"
 	"image/png"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -99,36 +97,7 @@ func startGateway(t *testing.T, kubeconfig, dir string) string {
 	build.Dir = repoRoot()
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "building cmd/console: %s", out)
-	vncPort, healthPort, httpPort := freePort(t), freePort(t), freePort(t)
-	var logs vncpeer.SyncBuffer
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--vnc-listen", "127.0.0.1:"+vncPort, "--http-listen", "127.0.0.1:"+httpPort,
-		"--health-listen", "127.0.0.1:"+healthPort, "--namespace", translate.DefaultConsoleNamespace)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		t.Logf("gateway log:\n%s", logs.String())
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + healthPort + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 50*time.Millisecond, "the gateway gets ready")
-	return vncPort
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	require.NoError(t, err)
-	return port
+	return vncpeer.StartGateway(t, bin, kubeconfig, translate.DefaultConsoleNamespace).VNCPort
 }
 
 // lit is the share of the screen's pixels that are not the background (the top-left pixel's colour).

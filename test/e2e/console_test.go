@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -184,26 +183,8 @@ func startGateway(t *testing.T, namespace, name string) gateway {
 	}
 	bin, err := build(dir, "console")
 	require.NoError(t, err)
-	vncPort, httpPort, healthPort := freePort(t), freePort(t), freePort(t)
-	var logs vncpeer.SyncBuffer
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--vnc-listen", "127.0.0.1:"+vncPort, "--http-listen", "127.0.0.1:"+httpPort,
-		"--health-listen", "127.0.0.1:"+healthPort, "--namespace", translate.DefaultConsoleNamespace)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		t.Logf("gateway log:\n%s", logs.String())
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + healthPort + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 20*time.Second, 50*time.Millisecond, "the gateway gets ready once it may list its tokens")
-	return gateway{vncPort: vncPort, url: "http://127.0.0.1:" + httpPort}
+	g := vncpeer.StartGateway(t, bin, kubeconfig, translate.DefaultConsoleNamespace)
+	return gateway{vncPort: g.VNCPort, url: "http://127.0.0.1:" + g.HTTPPort}
 }
 
 // bindGateway grants the gateway its rules in namespace, as manifests/examples/namespace does in a host's: it
@@ -218,15 +199,6 @@ func bindGateway(t *testing.T, namespace string) {
 	if err := s.client.Create(t.Context(), rb); !kerrors.IsAlreadyExists(err) {
 		require.NoError(t, err)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // directSession opens a direct-mode websocket and returns the desktop name from ServerInit, or "" when the
