@@ -180,7 +180,7 @@ func (in Lifecycle) PowerListing(ctx context.Context) (entries []powercache.Entr
 func (in Lifecycle) eachMetadata(ctx context.Context, fn func(*metav1.PartialObjectMetadata)) error {
 	opts := ListOptions{LabelSelector: managedSelector, Limit: metadataPage}
 	for {
-		cont, err := in.client.StreamMetadata(ctx, in.namespace, vmMetadataList().(*metav1.PartialObjectMetadataList), opts, fn)
+		cont, err := in.client.StreamMetadata(ctx, in.namespace, vmMetadataList(), opts, fn)
 		if err != nil {
 			return explain(err, "list VirtualMachines in namespace "+in.namespace)
 		}
@@ -236,7 +236,7 @@ func vmMetadata() *metav1.PartialObjectMetadata {
 	return meta
 }
 
-func vmMetadataList() runtime.Object {
+func vmMetadataList() *metav1.PartialObjectMetadataList {
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(kubevirtv1.VirtualMachineGroupVersionKind.GroupVersion().WithKind("VirtualMachineList"))
 	return list

@@ -19,6 +19,8 @@ type call struct {
 	log     *slog.Logger
 	// power is the host's shared listing of power states; nil where none is kept.
 	power *powerCache
+	// listingTrusted: a listing the round may trust was there but could not answer (cached said so).
+	listingTrusted bool
 	// rollback is the time reserved after the deadline for undoing a failed create.
 	rollback time.Duration
 }
@@ -33,8 +35,10 @@ func dispatch(ctx context.Context, name string, p *translate.Payload, log *slog.
 	if act.alone != nil {
 		return act.alone(ctx, p, log)
 	}
+	trusted := false
 	if act.cached != nil {
-		if answer, ok := act.cached(p, log); ok {
+		var answer any
+		if answer, ok, trusted = act.cached(p, log); ok {
 			return answer, nil
 		}
 	}
@@ -46,6 +50,7 @@ func dispatch(ctx context.Context, name string, p *translate.Payload, log *slog.
 	if err != nil {
 		return nil, err
 	}
+	c.listingTrusted = trusted
 	return act.run(ctx, c)
 }
 

@@ -46,8 +46,9 @@ type action struct {
 	VirtAPI bool `json:"virtapi"`
 	// heartbeat: the action reads power states, which a fresh reconciler heartbeat lets it read cheaply.
 	heartbeat bool
-	// cached answers from the host's shared listing of power states, before any connection; ok false: run.
-	cached func(*translate.Payload, *slog.Logger) (answer any, ok bool)
+	// cached answers from the host's shared listing of power states, before any connection; ok false: run,
+	// told whether a listing the round may trust was there (then run reads one VM, and lists nothing).
+	cached func(*translate.Payload, *slog.Logger) (answer any, ok, trusted bool)
 	// changesPower: the action may change a power state, so it makes the host's listing stale (powercache.go).
 	changesPower bool
 	// Exactly one of run and alone is set. alone acts on the payload by itself, before any connection is

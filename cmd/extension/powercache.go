@@ -29,9 +29,6 @@ func statusRequest(p *translate.Payload) powercache.StatusRequest {
 // error, where no listing may be written: no reconciler heartbeat to vouch for the labels, or status_cache off.
 func openPowerCache(p *translate.Payload) (*powerCache, error) {
 	d := p.Details()
-	if _, err := d.Connection(); err != nil {
-		return nil, err
-	}
 	if _, trustLabels, err := d.ReconcilerLease(); err != nil || !trustLabels {
 		return nil, err
 	}
@@ -56,32 +53,27 @@ func openHostDir(p *translate.Payload) (*powercache.Dir, error) {
 
 // cachedStatus answers status from the host's listing, before any connection is made; ok is false when the
 // cluster must be read. cmd/launcher answers the same way before this binary is even started.
-func cachedStatus(p *translate.Payload, log *slog.Logger) (answer any, ok bool) {
-	a, ok, _, err := answerFromListing(p)
+func cachedStatus(p *translate.Payload, log *slog.Logger) (answer any, ok, trusted bool) {
+	root, err := powercache.DefaultRoot()
+	if err != nil {
+		return nil, false, false
+	}
+	a, ok, trusted, err := powercache.AnswerStatus(root, statusRequest(p))
 	if err != nil {
 		log.Warn("power-state listing not used", "error", err)
 	}
 	if !ok {
-		return nil, false
+		return nil, false, trusted
 	}
 	log.Info("status", "power_state", a.State, "source", kube.FromLabels, "listing", "read")
-	return powerAnswer{Status: "success", PowerState: a.State}, true
-}
-
-// answerFromListing is what the host's listing says of the payload's Instance (powercache.AnswerStatus).
-func answerFromListing(p *translate.Payload) (a powercache.Answer, ok, trusted bool, err error) {
-	root, err := powercache.DefaultRoot()
-	if err != nil {
-		return powercache.Answer{}, false, false, nil
-	}
-	return powercache.AnswerStatus(root, statusRequest(p))
+	return powerAnswer{Status: "success", PowerState: a.State}, true, true
 }
 
 // shouldList says whether this status should list the namespace for the round: not when a listing the round may
 // trust is there but cannot tell this Instance (listing again would find the same), nor when there is no room to
 // write one.
 func (c *call) shouldList(pc *powerCache) bool {
-	if _, _, trusted, _ := answerFromListing(c.payload); trusted {
+	if c.listingTrusted {
 		return false
 	}
 	if !pc.dir.Room() {

@@ -97,6 +97,20 @@ func forgeSettledLabel(t *testing.T, ns, name string, state translate.PowerState
 	}, 20*time.Second, 50*time.Millisecond)
 }
 
+// listingFiles is every listing of the suite's management server, with its content.
+func listingFiles(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(s.home, ".cache", "cloudstack-kubevirt", "power", "*", "listing"))
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		out[f] = string(data)
+	}
+	return out
+}
+
 func dumpListings(t *testing.T, home string) {
 	files, _ := filepath.Glob(filepath.Join(home, ".cache", "cloudstack-kubevirt", "power", "*", "*"))
 	for _, f := range files {
@@ -208,8 +222,10 @@ func TestListingPerHost(t *testing.T) {
 	assert.Equal(t, "written", lastListing(t, log1))
 	assert.Equal(t, cloudstacksim.PowerOn, status(t, h2, b[0]))
 	assert.Equal(t, "written", lastListing(t, log2), "host 2 read host 1's listing")
+	before := listingFiles(t)
 	assert.Equal(t, cloudstacksim.PowerOff, status(t, h2, a[1]),
 		"host 2 answered for host 1's Instance from host 1's listing") // host 2's namespace has no such VM
+	assert.Equal(t, before, listingFiles(t), "listed the namespace again for an Instance a trusted listing does not hold")
 	assert.Equal(t, cloudstacksim.PowerOn, status(t, h2, b[1]))
 	assert.Equal(t, "read", lastListing(t, log2))
 	// An action through one host makes every listing of the management server stale: its payload could name the

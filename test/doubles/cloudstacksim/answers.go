@@ -6,6 +6,14 @@ import (
 	"strings"
 )
 
+// How CloudStack reads the answers of status and statuses. status is read from
+// plugins/hypervisors/external/src/main/java/org/apache/cloudstack/hypervisor/external/provisioner/
+// ExternalPathPayloadProvisioner.java (apache/cloudstack @0337e341, the same at @de357a6f): getVmPowerState,
+// parsePowerStateFromResponse and getPowerStateFromString. The Java side of statuses (PR #11619, 4.22.1) is not in
+// any source read here: ParseStatuses follows the PR's description and CloudStack's Proxmox extension's statuses
+// (extensions/Proxmox/proxmox.py @0ef2aa11), and says so. The real code cannot run here: it needs a management
+// server and its database.
+
 // CloudStack's VirtualMachine.PowerState values, as getPowerStateFromString yields them.
 const (
 	PowerOn      = "PowerOn"
@@ -13,7 +21,8 @@ const (
 	PowerUnknown = "PowerUnknown"
 )
 
-// PowerStateFromString is getPowerStateFromString: case-insensitive PowerOn/PowerOff, anything else unknown.
+// PowerStateFromString is getPowerStateFromString: case-insensitive PowerOn/PowerOff, anything else (blank
+// included) unknown.
 func PowerStateFromString(s string) string {
 	switch {
 	case strings.EqualFold(s, PowerOn):
@@ -25,8 +34,9 @@ func PowerStateFromString(s string) string {
 	}
 }
 
-// ParseStatus reads a status answer as ExternalPathPayloadProvisioner does: a bare word, or a JSON object's
-// power_state. Any failure means PowerUnknown.
+// ParseStatus reads a status answer as getVmPowerState and parsePowerStateFromResponse do: a failed run is
+// unknown; output (already trimmed, as executeExternalCommand trims it) not starting with "{" is a bare word;
+// otherwise the JSON object's power_state, and any parse failure is unknown.
 func ParseStatus(r Result) string {
 	if !r.Succeeded() {
 		return PowerUnknown
@@ -48,8 +58,9 @@ func ParseStatus(r Result) string {
 // ErrFallback is returned when CloudStack would fall back to one status call per VM.
 var ErrFallback = errors.New("statuses answer unusable: CloudStack falls back to status per VM")
 
-// ParseStatuses reads a statuses answer as getVmPowerStates does: status must be success and power_state an
-// object; each value goes through PowerStateFromString.
+// ParseStatuses reads a statuses answer as PR #11619 describes it (not read from its source, see above): status
+// must be success and power_state an object of names to states, each through PowerStateFromString; anything
+// else makes CloudStack fall back to one status per VM.
 func ParseStatuses(r Result) (map[string]string, error) {
 	if !r.Succeeded() {
 		return nil, ErrFallback

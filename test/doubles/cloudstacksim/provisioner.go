@@ -58,7 +58,8 @@ func (r Result) Details() string {
 	}
 }
 
-// Run writes the payload as Gson would, runs `<executable> <action> <payload> <timeout>`, kills the process at
+// Run reproduces executeExternalCommand (ExternalPathPayloadProvisioner.java, apache/cloudstack @0337e341): it
+// writes the payload as Gson would, runs `<executable> <action> <payload> <timeout>`, kills the process at
 // the timeout (destroyForcibly: SIGKILL) and reads what the pipe holds once the process has exited.
 func (p *Provisioner) Run(ctx context.Context, action string, payload any, timeout time.Duration) (Result, error) {
 	exe, err := filepath.Abs(p.Executable)
@@ -72,7 +73,7 @@ func (p *Provisioner) Run(ctx context.Context, action string, payload any, timeo
 	secs := int(timeout / time.Second)
 	res, err := runMerged(ctx, exe, []string{action, file, strconv.Itoa(secs)}, p.environment(), time.Duration(secs)*time.Second)
 	res.Action = action
-	// CloudStack deletes the payload only after a successful status (TRIVIAL_ACTIONS).
+	// CloudStack deletes the payload only after a successful status (deleteExtensionPayloadFile, TRIVIAL_ACTIONS).
 	if err == nil && action == "status" && res.Succeeded() {
 		_ = os.Remove(file)
 	}
